@@ -1,0 +1,785 @@
+package kiosk
+
+import (
+	"time"
+
+	"github.com/siteclock/siteclock/punch"
+	"github.com/siteclock/siteclock/roster"
+)
+
+// Mode is the device's standing with the back office.
+type Mode int
+
+const (
+	Unprovisioned Mode = iota // new: asks for the company setup code
+	Ready                     // provisioned: takes punches
+	Disabled                  // disabled by the office: takes nothing
+)
+
+// Lockout policy for wrong PINs.
+const (
+	WrongPINsBeforeLock = 5
+	FirstLockout        = 30 * time.Second
+	MaxLockout          = 15 * time.Minute
+	MaxPINDigits        = 8
+	MaxCodeDigits       = 12
+	MaxNumberDigits     = 12
+	MaxCrew             = 50
+	// CaptureTimeout bounds the wait for a photo: a camera that hangs
+	// must not hold up the punch.
+	CaptureTimeout = 5 * time.Second
+)
+
+type phase int
+
+const (
+	phIdle phase = iota
+	phSetup
+	phEnrolling
+	phPIN
+	phMessage
+	phLocked
+	phGreet
+	phConfirm
+	phCountdown
+	phCapturing
+	phPreview
+	phSaving
+	phSaved
+	phNotSaved
+	phCrew
+	phCrewConfirm
+)
+
+type intent int
+
+const (
+	intentNone intent = iota
+	intentIn
+	intentOut
+	intentClockFor
+)
+
+// State is everything the kiosk knows. The zero State is an unprovisioned
+// kiosk with no roster; New makes one from stored data.
+type State struct {
+	Mode   Mode
+	Roster *roster.Roster
+	Status map[string]LastPunch // employee ID → last punch; replaced, never mutated
+	Camera punch.NoPhoto        // PhotoTaken (empty) when the camera is usable
+	Net    Net
+
+	lang        roster.Lang // language of the current session
+	langChosen  bool        // the worker pressed the language key this session
+	langUntil   time.Time   // at idle: when a language chosen without a session lapses
+	phase       phase
+	entry       string    // digits typed so far (PIN, setup code, employee number)
+	deadline    time.Time // when the current screen gives way (zero: never)
+	ref         int       // Ref of the effect whose answer the machine awaits
+	wrong       int       // wrong PINs in a row
+	lockLevel   int       // lockouts since the last right PIN
+	lockedUntil time.Time
+
+	// The session of the worker who entered a PIN.
+	intent    intent
+	emp       roster.Employee
+	action    punch.Direction
+	at        time.Time // the moment the worker chose IN or OUT
+	noPhoto   punch.NoPhoto
+	photo     []byte
+	pending   []punch.Punch // what the last Commit effect carried, for a retry
+	crew      []roster.Employee
+	crewNote  Msg // a line about the last crew entry (added, unknown, …)
+	crewArg   string
+	diskFull  bool
+	saved     []punch.Punch
+	committed bool
+
+	// A message screen and where it leads.
+	msgBig, msgLine Msg
+	msgArg          string
+	msgIcon         Icon
+	msgNext         phase
+}
+
+// New returns the state of a kiosk starting up at now with what it has
+// stored.
+func New(mode Mode, r *roster.Roster, status map[string]LastPunch, camera punch.NoPhoto, net Net, now time.Time) State {
+	s := State{Mode: mode, Roster: r, Status: status, Camera: camera, Net: net}
+	s.lang = s.settings().Language
+	s.phase = s.rest()
+	s.idleDeadline(now)
+	return s
+}
+
+func (s *State) settings() roster.Settings {
+	if s.Roster == nil {
+		return roster.DefaultSettings
+	}
+	return s.Roster.Settings
+}
+
+// rest is the phase the kiosk returns to when nobody is using it.
+func (s *State) rest() phase {
+	if s.Mode == Unprovisioned {
+		return phSetup
+	}
+	return phIdle
+}
+
+// Deadline is when the runner must send a Tick (the zero time: only on the
+// next event). It is the next second during a countdown, the next minute
+// on the idle clock, a screen's timeout otherwise.
+func (s State) Deadline() time.Time { return s.deadline }
+
+// Lang is the language the screens are in now.
+func (s State) Lang() roster.Lang { return s.lang }
+
+// AtRest reports whether nobody is using the kiosk and no effect is awaited:
+// a headless script may stop here.
+func (s State) AtRest() bool {
+	return (s.phase == phIdle || s.phase == phSetup) && s.entry == "" || s.Mode == Disabled || s.phase == phLocked
+}
+
+// Step is the kiosk: it applies ev at time now to s and returns the new
+// state and the effects to carry out, in order.
+func Step(s State, ev Event, now time.Time) (State, []Effect) {
+	var fx []Effect
+	emit := func(e ...Effect) { fx = append(fx, e...) }
+	switch ev := ev.(type) {
+	case KeyPress:
+		s.key(ev.Key, now, emit)
+	case Tick:
+		s.tick(now, emit)
+	case PhotoTaken:
+		if s.phase == phCapturing && ev.Ref == s.ref {
+			s.photo = ev.JPEG
+			s.noPhoto = punch.PhotoTaken
+			s.phase = phPreview
+			s.committed = false
+			s.deadline = now.Add(s.settings().PhotoPreview)
+			s.commit(now, emit)
+		}
+	case PhotoFailed:
+		if s.phase == phCapturing && ev.Ref == s.ref {
+			s.noPhoto = ev.Reason
+			if s.noPhoto == punch.PhotoTaken {
+				s.noPhoto = punch.CameraError
+			}
+			s.phase = phSaving
+			s.commit(now, emit)
+		}
+	case Committed:
+		if (s.phase == phSaving || s.phase == phPreview) && ev.Ref == s.ref {
+			s.saved = ev.Punches
+			s.updateStatus(ev.Punches)
+			s.committed = true
+			if s.phase == phSaving || !now.Before(s.deadline) {
+				s.showSaved(now, emit)
+			}
+		}
+	case CommitFailed:
+		if (s.phase == phSaving || s.phase == phPreview) && ev.Ref == s.ref {
+			s.diskFull = ev.DiskFull
+			s.phase = phNotSaved
+			s.deadline = now.Add(s.settings().ScreenTimeout)
+			emit(Sound{SoundError})
+		}
+	case CameraChanged:
+		s.Camera = ev.Status
+	case NetChanged:
+		s.Net = ev.Net
+	case RosterLoaded:
+		s.Roster = ev.Roster
+		s.Status = ev.Status
+		if s.Mode == Unprovisioned && ev.Roster != nil {
+			s.Mode = Ready
+		}
+		if s.resting() {
+			s.toRest(now, emit)
+		}
+	case Enrolled:
+		if s.phase == phEnrolling {
+			if ev.Problem == EnrollOK {
+				s.Mode = Ready
+				s.toRest(now, emit)
+				break
+			}
+			s.message(now, emit, "", Msg("enroll."+string(ev.Problem)), "", IconError, phSetup)
+		}
+	case DeviceDisabled:
+		s.Mode = Disabled
+		if s.phase == phSaving || s.phase == phPreview {
+			// A commit is in flight: let the worker learn whether it was
+			// saved; the disabled screen follows the answer.
+			break
+		}
+		s.toRest(now, emit)
+	}
+	return s, fx
+}
+
+func (s *State) resting() bool {
+	return s.phase == phIdle || s.phase == phSetup && s.entry == ""
+}
+
+// toRest ends any session and shows the idle (or setup, or disabled) screen.
+func (s *State) toRest(now time.Time, emit func(...Effect)) {
+	switch s.phase {
+	case phIdle, phSetup, phEnrolling, phLocked:
+	default:
+		emit(CameraOff{}) // a session ends
+	}
+	*s = State{
+		Mode: s.Mode, Roster: s.Roster, Status: s.Status, Camera: s.Camera, Net: s.Net,
+		wrong: s.wrong, lockLevel: s.lockLevel, lockedUntil: s.lockedUntil, ref: s.ref,
+	}
+	s.lang = s.settings().Language
+	s.phase = s.rest()
+	s.idleDeadline(now)
+}
+
+// idleDeadline wakes the idle screen when its clock must change.
+func (s *State) idleDeadline(now time.Time) {
+	s.deadline = time.Time{}
+	if s.phase == phIdle && s.Mode == Ready {
+		s.deadline = now.Truncate(time.Minute).Add(time.Minute)
+		if !s.langUntil.IsZero() && s.langUntil.Before(s.deadline) {
+			s.deadline = s.langUntil
+		}
+	}
+}
+
+func (s *State) timeout(now time.Time) {
+	s.deadline = now.Add(s.settings().ScreenTimeout)
+}
+
+func (s *State) message(now time.Time, emit func(...Effect), big, line Msg, arg string, icon Icon, next phase) {
+	s.phase = phMessage
+	s.msgBig, s.msgLine, s.msgArg, s.msgIcon, s.msgNext = big, line, arg, icon, next
+	s.deadline = now.Add(s.settings().MessageScreen)
+	if icon == IconError {
+		emit(Sound{SoundError})
+	}
+}
+
+func (s *State) tick(now time.Time, emit func(...Effect)) {
+	if s.deadline.IsZero() || now.Before(s.deadline) {
+		return
+	}
+	switch s.phase {
+	case phIdle:
+		if !now.Before(s.langUntil) {
+			s.lang = s.settings().Language
+			s.langUntil = time.Time{}
+		}
+		s.idleDeadline(now)
+	case phMessage:
+		s.leaveMessage(now, emit)
+	case phLocked:
+		if !now.Before(s.lockedUntil) {
+			s.toRest(now, emit)
+		} else {
+			s.deadline = now.Add(time.Second).Truncate(time.Second)
+			if s.deadline.After(s.lockedUntil) {
+				s.deadline = s.lockedUntil
+			}
+		}
+	case phCountdown:
+		if !now.Before(s.at.Add(s.settings().PhotoCountdown)) {
+			s.ref++
+			s.phase = phCapturing
+			s.deadline = now.Add(CaptureTimeout)
+			emit(Capture{Ref: s.ref})
+		} else {
+			s.countdownDeadline(now)
+		}
+	case phCapturing:
+		// The camera never answered: record why and save the punch anyway.
+		s.noPhoto = punch.CameraError
+		s.phase = phSaving
+		s.commit(now, emit)
+	case phPreview:
+		if s.committed {
+			s.showSaved(now, emit)
+		} else {
+			s.deadline = time.Time{} // wait for the commit
+		}
+	case phSaving:
+		// No timeout: the worker must learn whether the punch was saved.
+	case phSetup:
+		s.entry = ""
+		s.deadline = time.Time{}
+		s.lang = s.settings().Language
+	default:
+		s.toRest(now, emit)
+	}
+}
+
+func (s *State) leaveMessage(now time.Time, emit func(...Effect)) {
+	switch s.msgNext {
+	case phPIN:
+		s.phase = phPIN
+		s.entry = ""
+		s.timeout(now)
+	case phSetup:
+		s.phase = phSetup
+		s.entry = ""
+		s.deadline = time.Time{}
+	default:
+		s.toRest(now, emit)
+	}
+}
+
+func (s *State) countdownDeadline(now time.Time) {
+	// Wake at each whole second of the countdown, and at its end.
+	end := s.at.Add(s.settings().PhotoCountdown)
+	left := end.Sub(now)
+	step := left % time.Second
+	if step == 0 {
+		step = time.Second
+	}
+	s.deadline = now.Add(step)
+}
+
+func (s *State) key(k Key, now time.Time, emit func(...Effect)) {
+	if s.Mode == Disabled {
+		return
+	}
+	if s.phase == phLocked {
+		emit(Sound{SoundError})
+		return
+	}
+	if k == KeyLang {
+		switch s.phase {
+		case phEnrolling, phCountdown, phCapturing, phPreview, phSaving:
+		default:
+			s.lang = s.lang.Next()
+			s.langChosen = true
+			emit(Sound{SoundKey})
+			switch s.phase {
+			case phIdle:
+				// Back to the default language if nobody starts.
+				s.langUntil = now.Add(s.settings().ScreenTimeout)
+				s.idleDeadline(now)
+			case phSaved, phMessage, phSetup:
+			default:
+				s.timeout(now)
+			}
+			return
+		}
+	}
+	switch s.phase {
+	case phIdle:
+		s.keyIdle(k, now, emit)
+	case phSetup:
+		s.keySetup(k, now, emit)
+	case phPIN:
+		s.keyPIN(k, now, emit)
+	case phMessage:
+		// Any key dismisses a message; a digit also starts typing.
+		next := s.msgNext
+		s.leaveMessage(now, emit)
+		if k.IsDigit() && (next == phPIN || next == phIdle || next == phSetup) {
+			s.key(k, now, emit)
+		}
+	case phGreet:
+		s.keyGreet(k, now, emit)
+	case phConfirm:
+		switch k {
+		case KeyEnter:
+			emit(Sound{SoundKey})
+			s.startPunch(now, emit)
+		case KeyClear:
+			emit(Sound{SoundKey})
+			s.phase = phGreet
+			s.timeout(now)
+		}
+	case phSaved:
+		// The next worker need not wait for the saved screen to go.
+		s.toRest(now, emit)
+		if k.IsDigit() || k == KeyIn || k == KeyOut || k == KeyClockFor {
+			s.key(k, now, emit)
+		}
+	case phNotSaved:
+		switch k {
+		case KeyEnter:
+			emit(Sound{SoundKey})
+			s.phase = phSaving
+			s.retry(now, emit)
+		case KeyClear:
+			s.toRest(now, emit)
+		}
+	case phCrew:
+		s.keyCrew(k, now, emit)
+	case phCrewConfirm:
+		switch k {
+		case KeyEnter:
+			emit(Sound{SoundKey})
+			s.commitCrew(now, emit)
+		case KeyClear:
+			emit(Sound{SoundKey})
+			s.phase = phCrew
+			s.timeout(now)
+		}
+	}
+}
+
+func (s *State) keyIdle(k Key, now time.Time, emit func(...Effect)) {
+	var in intent
+	switch {
+	case k.IsDigit():
+	case k == KeyIn:
+		in = intentIn
+	case k == KeyOut:
+		in = intentOut
+	case k == KeyClockFor:
+		in = intentClockFor
+	default:
+		return
+	}
+	emit(Sound{SoundKey})
+	if s.Roster == nil {
+		s.message(now, emit, "pin.not_ready", "pin.not_ready_help", "", IconError, phIdle)
+		return
+	}
+	s.phase = phPIN
+	s.intent = in
+	s.entry = ""
+	if k.IsDigit() {
+		s.entry = string(k)
+	}
+	s.timeout(now)
+	emit(CameraOn{})
+}
+
+func (s *State) keySetup(k Key, now time.Time, emit func(...Effect)) {
+	switch {
+	case k.IsDigit():
+		if len(s.entry) >= MaxCodeDigits {
+			emit(Sound{SoundError})
+			return
+		}
+		s.entry += string(k)
+		emit(Sound{SoundKey})
+		s.timeout(now)
+	case k == KeyClear:
+		if s.entry != "" {
+			s.entry = s.entry[:len(s.entry)-1]
+			emit(Sound{SoundKey})
+		}
+		s.timeout(now)
+		if s.entry == "" {
+			s.deadline = time.Time{}
+		}
+	case k == KeyEnter:
+		if len(s.entry) < 4 {
+			s.message(now, emit, "setup.prompt", "setup.too_short", "", IconError, phSetup)
+			return
+		}
+		emit(Sound{SoundKey}, Enroll{Code: s.entry})
+		s.entry = ""
+		s.phase = phEnrolling
+		s.deadline = time.Time{}
+	}
+}
+
+func (s *State) keyPIN(k Key, now time.Time, emit func(...Effect)) {
+	s.timeout(now)
+	switch {
+	case k.IsDigit():
+		if len(s.entry) >= MaxPINDigits {
+			emit(Sound{SoundError})
+			return
+		}
+		s.entry += string(k)
+		emit(Sound{SoundKey})
+		return
+	case k == KeyClear:
+		emit(Sound{SoundKey})
+		if s.entry == "" {
+			s.toRest(now, emit)
+			return
+		}
+		s.entry = s.entry[:len(s.entry)-1]
+		return
+	case k == KeyIn:
+		s.intent = intentIn
+	case k == KeyOut:
+		s.intent = intentOut
+	case k == KeyClockFor:
+		s.intent = intentClockFor
+	case k == KeyEnter:
+	default:
+		return
+	}
+	if s.entry == "" {
+		emit(Sound{SoundKey})
+		return // IN/OUT/Clock For chosen first; the PIN follows
+	}
+	e, ok := s.Roster.MatchPIN(s.entry)
+	s.entry = ""
+	if !ok {
+		s.wrongPIN(now, emit)
+		return
+	}
+	emit(Sound{SoundKey})
+	s.wrong, s.lockLevel = 0, 0
+	s.emp = e
+	if e.Language != "" && !s.langChosen {
+		s.lang = e.Language
+	}
+	switch s.intent {
+	case intentIn:
+		s.choose(punch.In, now, emit)
+	case intentOut:
+		s.choose(punch.Out, now, emit)
+	case intentClockFor:
+		s.startClockFor(now, emit)
+	default:
+		s.phase = phGreet
+	}
+}
+
+func (s *State) wrongPIN(now time.Time, emit func(...Effect)) {
+	s.wrong++
+	if s.wrong < WrongPINsBeforeLock {
+		s.message(now, emit, "pin.unknown", "pin.try_again", "", IconError, phPIN)
+		return
+	}
+	d := FirstLockout << s.lockLevel
+	if d > MaxLockout || d <= 0 {
+		d = MaxLockout
+	}
+	s.wrong = 0
+	s.lockLevel++
+	s.lockedUntil = now.Add(d)
+	emit(Sound{SoundError}, CameraOff{})
+	ll, lu := s.lockLevel, s.lockedUntil
+	*s = State{Mode: s.Mode, Roster: s.Roster, Status: s.Status, Camera: s.Camera, Net: s.Net, ref: s.ref, lang: s.lang}
+	s.lockLevel, s.lockedUntil = ll, lu
+	s.phase = phLocked
+	s.deadline = now.Add(time.Second)
+}
+
+// LockedFor is how long the keypad stays locked (zero when it is not).
+func (s State) LockedFor(now time.Time) time.Duration {
+	if s.phase != phLocked || !now.Before(s.lockedUntil) {
+		return 0
+	}
+	return s.lockedUntil.Sub(now)
+}
+
+// next is the action the employee most likely wants: the opposite of their
+// last punch, IN when they have none.
+func (s *State) next() punch.Direction {
+	if lp, ok := s.Status[s.emp.ID]; ok && lp.Direction == punch.In {
+		return punch.Out
+	}
+	return punch.In
+}
+
+func (s *State) keyGreet(k Key, now time.Time, emit func(...Effect)) {
+	s.timeout(now)
+	switch k {
+	case KeyIn:
+		s.choose(punch.In, now, emit)
+	case KeyOut:
+		s.choose(punch.Out, now, emit)
+	case KeyEnter:
+		s.choose(s.next(), now, emit)
+	case KeyClockFor:
+		s.startClockFor(now, emit)
+	case KeyClear:
+		emit(Sound{SoundKey})
+		s.toRest(now, emit)
+	}
+}
+
+// choose takes the worker's IN or OUT, asking first if it repeats their
+// current status.
+func (s *State) choose(d punch.Direction, now time.Time, emit func(...Effect)) {
+	emit(Sound{SoundKey})
+	s.action = d
+	if lp, ok := s.Status[s.emp.ID]; ok && lp.Direction == d {
+		s.phase = phConfirm
+		s.timeout(now)
+		return
+	}
+	s.startPunch(now, emit)
+}
+
+// photoReason decides whether this punch gets a photo.
+func (s *State) photoReason() punch.NoPhoto {
+	switch {
+	case !s.Roster.RoleOf(s.emp).FaceFront:
+		return punch.RoleFaceFrontOff
+	case !s.emp.PhotoConsent:
+		return punch.NoConsent
+	}
+	return s.Camera
+}
+
+func (s *State) startPunch(now time.Time, emit func(...Effect)) {
+	s.at = now
+	s.noPhoto = s.photoReason()
+	s.photo = nil
+	if s.noPhoto == punch.PhotoTaken {
+		s.phase = phCountdown
+		if s.settings().PhotoCountdown <= 0 {
+			s.deadline = now
+			s.tick(now, emit)
+			return
+		}
+		s.countdownDeadline(now)
+		return
+	}
+	s.phase = phSaving
+	s.commit(now, emit)
+}
+
+// commit asks the runner to store the worker's own punch.
+func (s *State) commit(now time.Time, emit func(...Effect)) {
+	p := punch.Punch{
+		EmployeeID: s.emp.ID, EmployeeNumber: s.emp.Number, EmployeeName: s.emp.Name,
+		Direction: s.action, At: s.at, NoPhoto: s.noPhoto,
+	}
+	s.pending = []punch.Punch{p}
+	s.retry(now, emit)
+}
+
+// retry sends the pending punches (again) to the runner.
+func (s *State) retry(now time.Time, emit func(...Effect)) {
+	s.ref++
+	s.committed = false
+	if s.phase != phPreview {
+		s.phase = phSaving
+		s.deadline = time.Time{}
+	}
+	c := Commit{Ref: s.ref, Punches: append([]punch.Punch(nil), s.pending...)}
+	if s.noPhoto == punch.PhotoTaken && len(s.pending) == 1 {
+		c.Photo = s.photo
+	}
+	emit(c)
+}
+
+func (s *State) showSaved(now time.Time, emit func(...Effect)) {
+	s.phase = phSaved
+	s.deadline = now.Add(s.settings().SavedScreen)
+	emit(Sound{SoundSaved})
+}
+
+func (s *State) updateStatus(ps []punch.Punch) {
+	m := make(map[string]LastPunch, len(s.Status)+len(ps))
+	for k, v := range s.Status {
+		m[k] = v
+	}
+	for _, p := range ps {
+		m[p.EmployeeID] = LastPunch{Direction: p.Direction, At: p.At}
+	}
+	s.Status = m
+}
+
+func (s *State) startClockFor(now time.Time, emit func(...Effect)) {
+	if !s.Roster.RoleOf(s.emp).ClockFor {
+		emit(CameraOff{})
+		s.message(now, emit, "notallowed.big", "notallowed.clock_for", "", IconError, phIdle)
+		return
+	}
+	emit(Sound{SoundKey}, CameraOff{}) // crew punches take no photo
+	s.phase = phCrew
+	s.crew = nil
+	s.crewNote = ""
+	s.entry = ""
+	s.timeout(now)
+}
+
+func (s *State) keyCrew(k Key, now time.Time, emit func(...Effect)) {
+	s.timeout(now)
+	switch {
+	case k.IsDigit():
+		if len(s.entry) >= MaxNumberDigits {
+			emit(Sound{SoundError})
+			return
+		}
+		s.entry += string(k)
+		s.crewNote = ""
+		emit(Sound{SoundKey})
+	case k == KeyClear:
+		emit(Sound{SoundKey})
+		switch {
+		case s.entry != "":
+			s.entry = s.entry[:len(s.entry)-1]
+		case len(s.crew) > 0:
+			s.crew = s.crew[:len(s.crew)-1]
+			s.crewNote = ""
+		default:
+			s.toRest(now, emit)
+		}
+	case k == KeyEnter:
+		if s.entry == "" {
+			return
+		}
+		s.addCrew(emit)
+	case k == KeyIn || k == KeyOut:
+		if s.entry != "" {
+			if !s.addCrew(emit) {
+				return
+			}
+		}
+		if len(s.crew) == 0 {
+			s.crewNote = "crew.empty"
+			emit(Sound{SoundError})
+			return
+		}
+		s.action = punch.In
+		if k == KeyOut {
+			s.action = punch.Out
+		}
+		emit(Sound{SoundKey})
+		s.phase = phCrewConfirm
+	}
+}
+
+func (s *State) addCrew(emit func(...Effect)) bool {
+	n := s.entry
+	s.entry = ""
+	e, ok := s.Roster.ByNumber(n)
+	fail := func(m Msg, arg string) bool {
+		s.crewNote, s.crewArg = m, arg
+		emit(Sound{SoundError})
+		return false
+	}
+	switch {
+	case !ok:
+		return fail("crew.unknown", n)
+	case e.ID == s.emp.ID:
+		return fail("crew.self", "")
+	case len(s.crew) >= MaxCrew:
+		return fail("crew.full", "")
+	}
+	for _, c := range s.crew {
+		if c.ID == e.ID {
+			return fail("crew.duplicate", e.Name)
+		}
+	}
+	s.crew = append(s.crew, e)
+	s.crewNote, s.crewArg = "crew.added", e.Name
+	emit(Sound{SoundKey})
+	return true
+}
+
+func (s *State) commitCrew(now time.Time, emit func(...Effect)) {
+	s.at = now
+	s.noPhoto = punch.ClockFor
+	s.photo = nil
+	s.pending = s.pending[:0]
+	for _, e := range s.crew {
+		s.pending = append(s.pending, punch.Punch{
+			EmployeeID: e.ID, EmployeeNumber: e.Number, EmployeeName: e.Name,
+			Direction: s.action, At: now, ClockedBy: s.emp.ID, NoPhoto: punch.ClockFor,
+		})
+	}
+	s.phase = phSaving
+	s.retry(now, emit)
+}
