@@ -141,6 +141,16 @@ func (s State) AtRest() bool {
 	return (s.phase == phIdle || s.phase == phSetup) && s.entry == "" || s.Mode == Disabled || s.phase == phLocked
 }
 
+// Busy reports whether the kiosk is working on its own (counting down,
+// taking a photo, saving, enrolling) and ignores keys until it is done.
+func (s State) Busy() bool {
+	switch s.phase {
+	case phEnrolling, phCountdown, phCapturing, phPreview, phSaving:
+		return true
+	}
+	return false
+}
+
 // Step is the kiosk: it applies ev at time now to s and returns the new
 // state and the effects to carry out, in order.
 func Step(s State, ev Event, now time.Time) (State, []Effect) {
