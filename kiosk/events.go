@@ -37,9 +37,12 @@ type Committed struct {
 	Punches []punch.Punch
 }
 
-// CommitFailed says a Commit effect stored nothing.
+// CommitFailed says a Commit effect stored nothing. Punches are the punches
+// as the runner stamped them (IDs, boot clock), so that a retry sends the
+// very same punches and a store that did keep them can say so.
 type CommitFailed struct {
 	Ref      int
+	Punches  []punch.Punch
 	DiskFull bool // the storage is full: the worker must be told to write the time down
 }
 
@@ -116,7 +119,7 @@ type Capture struct{ Ref int }
 
 // Commit asks the runner to store punches (all or none) and the photo, then
 // answer Committed or CommitFailed with the same Ref. The runner gives each
-// punch its ID and boot-clock reading; At is already set.
+// punch without an ID its ID and boot-clock reading; At is already set.
 type Commit struct {
 	Ref     int
 	Punches []punch.Punch

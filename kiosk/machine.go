@@ -190,6 +190,9 @@ func Step(s State, ev Event, now time.Time) (State, []Effect) {
 		}
 	case CommitFailed:
 		if (s.phase == phSaving || s.phase == phPreview) && ev.Ref == s.ref {
+			if len(ev.Punches) == len(s.pending) {
+				s.pending = ev.Punches // a retry must resend the same punches
+			}
 			s.diskFull = ev.DiskFull
 			s.phase = phNotSaved
 			s.deadline = now.Add(s.settings().ScreenTimeout)

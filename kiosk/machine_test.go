@@ -258,6 +258,18 @@ func TestNotSaved(t *testing.T) {
 		run(t, ready(t), keys("3333##"), commitFails(false), screen(ScreenNotSaved, "could not save it"), keys("*"), screen(ScreenIdle))
 		run(t, ready(t), keys("3333##"), commitFails(false), wait(20*time.Second), screen(ScreenIdle))
 	})
+	t.Run("a retry resends the punches as the runner stamped them", func(t *testing.T) {
+		k := ready(t)
+		run(t, k, keys("3333##"))
+		c := k.pendingCommit()
+		stamped := append([]punch.Punch(nil), c.Punches...)
+		stamped[0].ID, stamped[0].BootID = "uuid-1", "boot-1"
+		run(t, k, event(CommitFailed{Ref: c.Ref, Punches: stamped}), keys("#"), check(func(k *kt) {
+			if p := k.pendingCommit().Punches[0]; p.ID != "uuid-1" || p.BootID != "boot-1" {
+				t.Errorf("retry sends %+v, want the stamped punch", p)
+			}
+		}))
+	})
 	t.Run("a stale answer to an old commit is ignored", func(t *testing.T) {
 		k := ready(t)
 		run(t, k, keys("3333##"))

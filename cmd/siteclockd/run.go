@@ -1,0 +1,360 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+	_ "time/tzdata" // the kiosk's time zone works even without the system's tzdata
+
+	"github.com/siteclock/siteclock/camera"
+	"github.com/siteclock/siteclock/daemon"
+	"github.com/siteclock/siteclock/device"
+	"github.com/siteclock/siteclock/display"
+	"github.com/siteclock/siteclock/firmware"
+	"github.com/siteclock/siteclock/kiosk"
+	"github.com/siteclock/siteclock/queue"
+	"github.com/siteclock/siteclock/roster"
+)
+
+const usage = `usage:
+  siteclockd [flags]                      run the kiosk
+  siteclockd roster import [flags] FILE   replace the employee list from a roster file
+  siteclockd status [flags]               show the device, roster and queue
+  siteclockd punches [flags]              list punches not yet uploaded (-all: every punch)
+  siteclockd version                      print the version
+
+flags:
+  -config FILE   configuration file (default ` + DefaultConfigPath + ` if present)
+  -state DIR     state folder: punch queue, photos, roster (overrides state_dir)
+  -headless      keys from standard input, one character each; screens to standard output
+  -camera NAME   camera driver: sim or none (overrides camera.driver)
+`
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "version":
+			fmt.Fprintln(stdout, "siteclockd", firmware.Version)
+			return nil
+		case "roster":
+			if len(args) < 2 || args[1] != "import" {
+				return errors.New("roster: say `siteclockd roster import FILE`")
+			}
+			return rosterImport(args[2:], stdout, stderr)
+		case "status":
+			return status(args[1:], stdout, stderr)
+		case "punches":
+			return punches(args[1:], stdout, stderr)
+		case "help", "-h", "-help", "--help":
+			fmt.Fprint(stdout, usage)
+			return nil
+		case "run":
+			args = args[1:]
+		}
+	}
+	return runKiosk(args, stdin, stdout, stderr)
+}
+
+// common holds the flags every command shares.
+type common struct {
+	fs       *flag.FlagSet
+	config   string
+	state    string
+	headless bool
+	camera   string
+	all      bool
+}
+
+func newFlags(name string, stderr io.Writer) *common {
+	c := &common{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
+	c.fs.SetOutput(stderr)
+	c.fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	c.fs.StringVar(&c.config, "config", "", "configuration file")
+	c.fs.StringVar(&c.state, "state", "", "state folder")
+	return c
+}
+
+// load parses args and reads the configuration they point at.
+func (c *common) load(args []string) (config, error) {
+	if err := c.fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	path, explicit := c.config, c.config != ""
+	if !explicit {
+		path = DefaultConfigPath
+	}
+	cfg, err := loadConfig(path, explicit)
+	if err != nil {
+		return cfg, err
+	}
+	if c.state != "" {
+		cfg.StateDir = c.state
+	}
+	if c.headless {
+		cfg.Input.Driver, cfg.Display.Driver = "stdin", "text"
+	}
+	if c.camera != "" {
+		cfg.Camera.Driver = c.camera
+	}
+	return cfg, cfg.validate(path)
+}
+
+func rosterImport(args []string, stdout, stderr io.Writer) error {
+	c := newFlags("roster import", stderr)
+	cfg, err := c.load(args)
+	if err != nil {
+		return err
+	}
+	if c.fs.NArg() != 1 {
+		return errors.New("roster import: name one roster file")
+	}
+	file := c.fs.Arg(0)
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("roster import: %w", err)
+	}
+	defer f.Close()
+	r, err := roster.Parse(f)
+	if err != nil {
+		return fmt.Errorf("roster import: %s: %w; the current roster is unchanged", file, err)
+	}
+	db, err := queue.Open(cfg.StateDir, queue.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.ReplaceRoster(r); err != nil {
+		return fmt.Errorf("roster import: %w; the current roster is unchanged", err)
+	}
+	fmt.Fprintf(stdout, "imported roster %s: %d employees, %d roles into %s\n", r.Version, len(r.Employees()), len(r.Roles()), db.Path())
+	return nil
+}
+
+func status(args []string, stdout, stderr io.Writer) error {
+	c := newFlags("status", stderr)
+	cfg, err := c.load(args)
+	if err != nil {
+		return err
+	}
+	db, err := queue.Open(cfg.StateDir, queue.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	dev, err := db.Device()
+	if err != nil {
+		return err
+	}
+	st, err := db.Stats()
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	defer w.Flush()
+	fmt.Fprintf(w, "database:\t%s\n", db.Path())
+	mode := "ready"
+	switch {
+	case dev.Disabled:
+		mode = "disabled"
+	case !dev.Provisioned:
+		mode = "not provisioned (enter the setup code or import a roster)"
+	}
+	fmt.Fprintf(w, "device:\t%s\n", mode)
+	if r, err := db.Roster(); err == nil {
+		fmt.Fprintf(w, "roster:\t%s, %d employees, %d roles, nickname %q\n", r.Version, len(r.Employees()), len(r.Roles()), r.Settings.Nickname)
+	} else if errors.Is(err, queue.ErrNoRoster) {
+		fmt.Fprintf(w, "roster:\tnone\n")
+	} else {
+		return err
+	}
+	fmt.Fprintf(w, "punches:\t%d in all, %d waiting to upload\n", st.Total, st.Waiting)
+	if !st.OldestWaiting.IsZero() {
+		fmt.Fprintf(w, "oldest waiting:\t%s\n", st.OldestWaiting.Local().Format(time.DateTime))
+	}
+	if st.LastSync.IsZero() {
+		fmt.Fprintf(w, "last sync:\tnever\n")
+	} else {
+		fmt.Fprintf(w, "last sync:\t%s\n", st.LastSync.Local().Format(time.DateTime))
+	}
+	return nil
+}
+
+func punches(args []string, stdout, stderr io.Writer) error {
+	c := newFlags("punches", stderr)
+	c.fs.BoolVar(&c.all, "all", false, "list every punch, uploaded or not")
+	cfg, err := c.load(args)
+	if err != nil {
+		return err
+	}
+	db, err := queue.Open(cfg.StateDir, queue.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ps, err := db.Unsent(0)
+	if c.all {
+		ps, err = db.All(0)
+	}
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	defer w.Flush()
+	fmt.Fprintln(w, "SEQ\tID\tEMPLOYEE\tNAME\tDIR\tTIME\tCLOCKED BY\tPHOTO")
+	for _, p := range ps {
+		photo := p.Photo
+		if photo == "" {
+			photo = "none: " + string(p.NoPhoto)
+		}
+		by := p.ClockedBy
+		if by == "" {
+			by = "self"
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Seq, p.ID, p.EmployeeNumber, p.EmployeeName,
+			p.Direction, p.At.Local().Format(time.DateTime), by, photo)
+	}
+	return nil
+}
+
+func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c := newFlags("siteclockd", stderr)
+	c.fs.BoolVar(&c.headless, "headless", false, "keys from standard input, screens as text on standard output")
+	c.fs.StringVar(&c.camera, "camera", "", "camera driver: sim or none")
+	cfg, err := c.load(args)
+	if err != nil {
+		return err
+	}
+	if c.fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q\n%s", c.fs.Arg(0), usage)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// Logs go to standard error, except when a terminal display owns the
+	// terminal: then to a file in the state folder.
+	level, _ := parseLevel(cfg.LogLevel)
+	logw := stderr
+	if cfg.LogFile == "" && cfg.Display.Driver == "terminal" {
+		cfg.LogFile = filepath.Join(cfg.StateDir, "siteclockd.log")
+	}
+	if cfg.LogFile != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.LogFile), 0o700); err != nil {
+			return fmt.Errorf("log file: %w", err)
+		}
+		f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("log file: %w", err)
+		}
+		defer f.Close()
+		logw = f
+	}
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
+
+	db, err := queue.Open(cfg.StateDir, queue.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	dev, err := db.Device()
+	if err != nil {
+		return err
+	}
+	r, err := db.Roster()
+	if err != nil && !errors.Is(err, queue.ErrNoRoster) {
+		return err
+	}
+	statuses, err := db.Statuses()
+	if err != nil {
+		return err
+	}
+	last := make(map[string]kiosk.LastPunch, len(statuses))
+	for id, st := range statuses {
+		last[id] = kiosk.LastPunch{Direction: st.Direction, At: st.At}
+	}
+	mode := kiosk.Ready
+	switch {
+	case dev.Disabled:
+		mode = kiosk.Disabled
+	case !dev.Provisioned:
+		mode = kiosk.Unprovisioned
+	}
+
+	k := &daemon.Kiosk{
+		State:  kiosk.New(mode, r, last, "", kiosk.Net{LastSync: dev.LastSync}, time.Now()),
+		Store:  db,
+		Logger: log,
+	}
+	if cfg.Camera.Driver == "sim" {
+		cam := camera.NewSim(time.Now)
+		switch cfg.Camera.SimFault {
+		case "none":
+			cam.SetFault(camera.ErrNoCamera)
+		case "permission":
+			cam.SetFault(camera.ErrPermission)
+		case "unplugged":
+			cam.SetFault(camera.ErrUnplugged)
+		}
+		k.Camera = cam
+	}
+
+	keys := make(chan kiosk.Key)
+	k.Keys = keys
+	var input func(context.Context) error
+	switch cfg.Input.Driver {
+	case "stdin":
+		k.Scripted = true
+		input = func(ctx context.Context) error { return device.ReadKeys(ctx, stdin, keys) }
+	case "terminal":
+		f, ok := stdin.(*os.File)
+		if !ok {
+			return device.ErrNotTerminal
+		}
+		term, err := device.OpenTerminal(f)
+		if err != nil {
+			return err
+		}
+		defer term.Restore()
+		input = func(ctx context.Context) error { return term.Run(ctx, keys) }
+	}
+	switch cfg.Display.Driver {
+	case "text":
+		k.Display = display.NewHeadless(stdout)
+	case "terminal":
+		k.Display = display.NewTerminal(stdout, 0)
+	}
+
+	log.Info("siteclockd starting", "version", firmware.Version, "state_dir", cfg.StateDir, "mode", mode,
+		"input", cfg.Input.Driver, "display", cfg.Display.Driver, "camera", cfg.Camera.Driver)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	inputDone := make(chan error, 1)
+	go func() {
+		err := input(ctx)
+		close(keys)
+		inputDone <- err
+		if errors.Is(err, device.ErrQuit) {
+			cancel()
+		}
+	}()
+	if err := k.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("siteclockd stopped")
+	select {
+	case err := <-inputDone:
+		if err != nil && !errors.Is(err, device.ErrQuit) && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("input: %w", err)
+		}
+	default:
+	}
+	return nil
+}

@@ -1,0 +1,348 @@
+// Package daemon runs the kiosk: it feeds keys, time and the results of
+// work into the kiosk state machine, carries out the effects the machine
+// asks for (take a photo, commit punches) against the hardware and the
+// queue, and puts every new screen on the display.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sys/unix"
+
+	"github.com/siteclock/siteclock/camera"
+	"github.com/siteclock/siteclock/kiosk"
+	"github.com/siteclock/siteclock/punch"
+	"github.com/siteclock/siteclock/queue"
+)
+
+// Display shows kiosk screens.
+type Display interface {
+	Show(kiosk.Screen) error
+}
+
+// Camera takes FaceFront photos. Check says whether it is usable now.
+type Camera interface {
+	Check(ctx context.Context) error
+	Capture(ctx context.Context) ([]byte, error)
+}
+
+// Streamer is a Camera that can be warmed up before a capture is needed.
+type Streamer interface {
+	Start(ctx context.Context) error
+	Stop() error
+}
+
+// Buzzer beeps.
+type Buzzer interface {
+	Beep(kiosk.SoundKind)
+}
+
+// Store is the durable queue of punches.
+type Store interface {
+	Commit(ctx context.Context, ps []punch.Punch, photo []byte) ([]punch.Punch, error)
+	Punch(id string) (punch.Punch, error)
+	Stats() (queue.Stats, error)
+	Reclaim() (int, error)
+}
+
+// Enroller enrols the kiosk with the back office using a setup code.
+type Enroller interface {
+	Enroll(ctx context.Context, code string) kiosk.EnrollProblem
+}
+
+// Kiosk is a kiosk and what it is wired to.
+type Kiosk struct {
+	State   kiosk.State      // the state to start in (kiosk.New)
+	Keys    <-chan kiosk.Key // closed when input ends (end of a headless script)
+	Display Display
+	Camera  Camera // nil: no camera configured
+	Store   Store
+	Buzzer  Buzzer   // nil: silent
+	Enroll  Enroller // nil: no back office configured
+	Logger  *slog.Logger
+
+	// Now and BootTime are the wall clock and CLOCK_BOOTTIME; nil means
+	// the system's. BootID is the kernel's boot id; empty means read it.
+	Now      func() time.Time
+	BootTime func() time.Duration
+	BootID   string
+
+	// CameraCheckEvery is how often an idle kiosk checks its camera, so a
+	// camera plugged back in is used without a restart. 0 means 30 s.
+	CameraCheckEvery time.Duration
+
+	// Scripted input (headless mode) is a script, not a person: each key
+	// waits until the kiosk can take keys again (a real keypad's keys are
+	// ignored during a photo countdown), and Run returns once Keys is
+	// closed and the kiosk is back at rest with nothing in flight.
+	Scripted bool
+
+	s        kiosk.State
+	results  chan kiosk.Event
+	inFlight int // captures and enrolments whose answer is awaited
+	shown    kiosk.Screen
+}
+
+// Run runs the kiosk until ctx is done (or, when Scripted, until the
+// input ends and the kiosk is at rest). A commit in progress always
+// finishes first: commits run on this goroutine.
+func (k *Kiosk) Run(ctx context.Context) error {
+	if k.Logger == nil {
+		k.Logger = slog.New(slog.DiscardHandler)
+	}
+	if k.Now == nil {
+		k.Now = time.Now
+	}
+	if k.BootTime == nil {
+		k.BootTime = BootTime
+	}
+	if k.BootID == "" {
+		k.BootID = BootID()
+	}
+	if k.CameraCheckEvery == 0 {
+		k.CameraCheckEvery = 30 * time.Second
+	}
+	k.s = k.State
+	k.results = make(chan kiosk.Event, 4)
+
+	// Tell the machine what the camera and the queue look like now.
+	k.apply(ctx, kiosk.CameraChanged{Status: k.cameraStatus(ctx)})
+	k.apply(ctx, k.netEvent())
+	k.show()
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	camTick := time.NewTicker(k.CameraCheckEvery)
+	defer camTick.Stop()
+	keys := k.Keys
+	for {
+		if keys == nil && k.Scripted && k.s.AtRest() && k.inFlight == 0 {
+			return nil
+		}
+		ready := keys
+		if k.Scripted && k.s.Busy() {
+			ready = nil
+		}
+		timer.Stop()
+		if dl := k.s.Deadline(); !dl.IsZero() {
+			timer.Reset(max(dl.Sub(k.Now()), 0))
+		}
+		var ev kiosk.Event
+		select {
+		case <-ctx.Done():
+			return nil
+		case key, ok := <-ready:
+			if !ok {
+				keys = nil
+				continue
+			}
+			ev = kiosk.KeyPress{Key: key}
+		case ev = <-k.results:
+			k.inFlight--
+		case <-timer.C:
+			ev = kiosk.Tick{}
+		case <-camTick.C:
+			if !k.s.AtRest() {
+				continue // never disturb a camera someone may be using
+			}
+			st := k.cameraStatus(ctx)
+			if st == k.s.Camera {
+				continue
+			}
+			ev = kiosk.CameraChanged{Status: st}
+		}
+		k.apply(ctx, ev)
+		k.show()
+	}
+}
+
+// apply steps the machine with ev and carries out the effects. The answers
+// of synchronous effects (commits) are applied before apply returns, so no
+// key can come between a commit and its answer.
+func (k *Kiosk) apply(ctx context.Context, ev kiosk.Event) {
+	pending := []kiosk.Event{ev}
+	for len(pending) > 0 {
+		var fx []kiosk.Effect
+		k.s, fx = kiosk.Step(k.s, pending[0], k.Now())
+		pending = pending[1:]
+		for _, f := range fx {
+			if _, ok := f.(kiosk.Commit); ok {
+				k.show() // "Saving…" stays up if the storage is slow
+			}
+		}
+		for _, f := range fx {
+			pending = append(pending, k.do(ctx, f)...)
+		}
+	}
+}
+
+// do carries out one effect and returns the events that answer it now.
+func (k *Kiosk) do(ctx context.Context, f kiosk.Effect) []kiosk.Event {
+	switch f := f.(type) {
+	case kiosk.Commit:
+		return []kiosk.Event{k.commit(ctx, f), k.netEvent()}
+	case kiosk.Capture:
+		k.inFlight++
+		go func() { k.results <- k.capture(ctx, f) }()
+	case kiosk.Enroll:
+		k.inFlight++
+		go func() { k.results <- k.enroll(ctx, f) }()
+	case kiosk.CameraOn:
+		if st, ok := k.Camera.(Streamer); ok {
+			if err := st.Start(ctx); err != nil {
+				k.Logger.Warn("camera start failed", "err", err)
+			}
+		}
+	case kiosk.CameraOff:
+		if st, ok := k.Camera.(Streamer); ok {
+			if err := st.Stop(); err != nil {
+				k.Logger.Warn("camera stop failed", "err", err)
+			}
+		}
+	case kiosk.Sound:
+		if k.Buzzer != nil {
+			k.Buzzer.Beep(f.Kind)
+		}
+	}
+	return nil
+}
+
+func (k *Kiosk) show() {
+	sc := k.s.Screen(k.Now())
+	if sc.Name == k.shown.Name && sc.Equal(k.shown) {
+		return
+	}
+	k.shown = sc
+	if err := k.Display.Show(sc); err != nil {
+		k.Logger.Error("display failed", "screen", sc.Name, "err", err)
+	}
+}
+
+// commit stamps new punches with their identity and boot clock and stores
+// them durably. A retried punch keeps its stamp, so a store that kept it
+// the first time (an I/O error after the data reached the disk) refuses it
+// as a duplicate, and that answer means "saved".
+func (k *Kiosk) commit(ctx context.Context, c kiosk.Commit) kiosk.Event {
+	now, boot := k.Now(), k.BootTime()
+	ps := make([]punch.Punch, len(c.Punches))
+	for i, p := range c.Punches {
+		if p.ID == "" {
+			p.ID = uuid.NewString()
+			// The punch happened when the worker chose IN or OUT; place it
+			// on the boot clock by how long ago that was.
+			p.BootTime = boot - now.Sub(p.At)
+			p.BootID = k.BootID
+		}
+		ps[i] = p
+	}
+	saved, err := k.Store.Commit(ctx, ps, c.Photo)
+	if errors.Is(err, queue.ErrDuplicate) {
+		if stored, ok := k.stored(ps); ok {
+			k.Logger.Info("retried punches were already saved", "punch_id", ps[0].ID)
+			saved, err = stored, nil
+		}
+	}
+	if err != nil {
+		k.Logger.Error("punch not saved", "punch_id", ps[0].ID, "punches", len(ps), "err", err)
+		return kiosk.CommitFailed{Ref: c.Ref, Punches: ps, DiskFull: errors.Is(err, queue.ErrDiskFull)}
+	}
+	if n, err := k.Store.Reclaim(); err != nil {
+		k.Logger.Warn("reclaiming space failed", "err", err)
+	} else if n > 0 {
+		k.Logger.Info("removed uploaded photos to free space", "photos", n)
+	}
+	return kiosk.Committed{Ref: c.Ref, Punches: saved}
+}
+
+// stored reads back punches that the store already holds, all or none.
+func (k *Kiosk) stored(ps []punch.Punch) ([]punch.Punch, bool) {
+	out := make([]punch.Punch, len(ps))
+	for i, p := range ps {
+		var err error
+		if out[i], err = k.Store.Punch(p.ID); err != nil {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+func (k *Kiosk) capture(ctx context.Context, c kiosk.Capture) kiosk.Event {
+	if k.Camera == nil {
+		return kiosk.PhotoFailed{Ref: c.Ref, Reason: punch.NoCamera}
+	}
+	ctx, cancel := context.WithTimeout(ctx, kiosk.CaptureTimeout)
+	defer cancel()
+	jpeg, err := k.Camera.Capture(ctx)
+	if err != nil {
+		k.Logger.Warn("photo not taken", "err", err)
+		return kiosk.PhotoFailed{Ref: c.Ref, Reason: photoReason(err)}
+	}
+	return kiosk.PhotoTaken{Ref: c.Ref, JPEG: jpeg}
+}
+
+func (k *Kiosk) enroll(ctx context.Context, e kiosk.Enroll) kiosk.Event {
+	if k.Enroll == nil {
+		return kiosk.Enrolled{Problem: kiosk.EnrollNoServer}
+	}
+	return kiosk.Enrolled{Problem: k.Enroll.Enroll(ctx, e.Code)}
+}
+
+func (k *Kiosk) cameraStatus(ctx context.Context) punch.NoPhoto {
+	if k.Camera == nil {
+		return punch.NoCamera
+	}
+	err := k.Camera.Check(ctx)
+	if err != nil && k.s.Camera == punch.PhotoTaken {
+		k.Logger.Warn("camera not usable", "err", err)
+	}
+	return photoReason(err)
+}
+
+// photoReason says what a camera error means for a punch.
+func photoReason(err error) punch.NoPhoto {
+	switch {
+	case err == nil:
+		return punch.PhotoTaken
+	case errors.Is(err, camera.ErrNoCamera):
+		return punch.NoCamera
+	case errors.Is(err, camera.ErrPermission):
+		return punch.CameraPermission
+	}
+	return punch.CameraError
+}
+
+func (k *Kiosk) netEvent() kiosk.Event {
+	st, err := k.Store.Stats()
+	if err != nil {
+		k.Logger.Error("reading queue stats failed", "err", err)
+		return kiosk.NetChanged{Net: k.s.Net}
+	}
+	n := k.s.Net
+	n.Waiting = st.Waiting
+	n.LastSync = st.LastSync
+	return kiosk.NetChanged{Net: n}
+}
+
+// BootTime reads CLOCK_BOOTTIME: time since boot, suspend included.
+func BootTime() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+// BootID reads the kernel's random id of this boot.
+func BootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,148 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are the schema steps in order; PRAGMA user_version counts how
+// many a database has had. Append new steps, never edit a released one: a
+// kiosk in the field may hold any earlier version.
+//
+// Times are stored as Unix nanoseconds (INTEGER, NULL when unset), with the
+// punch's zone offset beside its wall time, so that they round-trip exactly
+// and compare as numbers. Durations are nanoseconds.
+var migrations = []string{
+	// 1: punches, statuses, device, roster.
+	`
+CREATE TABLE punches (
+	seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+	id                  TEXT    NOT NULL UNIQUE CHECK (id <> ''),
+	employee_id         TEXT    NOT NULL CHECK (employee_id <> ''),
+	employee_number     TEXT    NOT NULL,
+	employee_name       TEXT    NOT NULL,
+	direction           TEXT    NOT NULL CHECK (direction IN ('in', 'out')),
+	at_ns               INTEGER NOT NULL,
+	at_offset           INTEGER NOT NULL, -- seconds east of UTC of the device's zone at the punch
+	boot_time_ns        INTEGER NOT NULL,
+	boot_id             TEXT    NOT NULL,
+	clocked_by          TEXT    NOT NULL,
+	photo               TEXT    NOT NULL, -- file name in photos/, '' for none
+	no_photo            TEXT    NOT NULL,
+	committed_at_ns     INTEGER NOT NULL,
+	sent_at_ns          INTEGER,
+	photo_sent_at_ns    INTEGER,
+	photo_deleted_at_ns INTEGER,
+	CHECK (photo = '' OR no_photo = ''),
+	CHECK (photo_deleted_at_ns IS NULL OR photo_sent_at_ns IS NOT NULL)
+);
+CREATE INDEX punches_unsent ON punches (seq) WHERE sent_at_ns IS NULL;
+CREATE INDEX punches_photo_unsent ON punches (seq) WHERE photo <> '' AND photo_sent_at_ns IS NULL;
+CREATE INDEX punches_photo_reclaimable ON punches (seq)
+	WHERE photo <> '' AND photo_sent_at_ns IS NOT NULL AND photo_deleted_at_ns IS NULL;
+
+CREATE TABLE statuses (
+	employee_id TEXT    PRIMARY KEY,
+	direction   TEXT    NOT NULL CHECK (direction IN ('in', 'out')),
+	at_ns       INTEGER NOT NULL,
+	at_offset   INTEGER NOT NULL,
+	seq         INTEGER NOT NULL REFERENCES punches (seq)
+);
+
+CREATE TABLE device (
+	id           INTEGER PRIMARY KEY CHECK (id = 1),
+	provisioned  INTEGER NOT NULL CHECK (provisioned IN (0, 1)),
+	disabled     INTEGER NOT NULL CHECK (disabled IN (0, 1)),
+	last_sync_ns INTEGER
+);
+INSERT INTO device (id, provisioned, disabled) VALUES (1, 0, 0);
+
+CREATE TABLE roster_meta (
+	id             INTEGER PRIMARY KEY CHECK (id = 1),
+	version        TEXT    NOT NULL,
+	kdf_salt       BLOB    NOT NULL CHECK (length(kdf_salt) >= 8),
+	kdf_iterations INTEGER NOT NULL CHECK (kdf_iterations >= 1000),
+	loaded_at_ns   INTEGER NOT NULL
+);
+
+CREATE TABLE settings (
+	id                 INTEGER PRIMARY KEY CHECK (id = 1),
+	nickname           TEXT    NOT NULL,
+	timezone           TEXT    NOT NULL,
+	language           TEXT    NOT NULL CHECK (language IN ('en', 'es')),
+	photo_rotation     INTEGER NOT NULL CHECK (photo_rotation IN (0, 90, 180, 270)),
+	screen_timeout_ns  INTEGER NOT NULL CHECK (screen_timeout_ns >= 0),
+	saved_screen_ns    INTEGER NOT NULL CHECK (saved_screen_ns >= 0),
+	photo_countdown_ns INTEGER NOT NULL CHECK (photo_countdown_ns >= 0),
+	photo_preview_ns   INTEGER NOT NULL CHECK (photo_preview_ns >= 0),
+	message_screen_ns  INTEGER NOT NULL CHECK (message_screen_ns >= 0)
+);
+
+CREATE TABLE roles (
+	id         TEXT    PRIMARY KEY CHECK (id <> ''),
+	name       TEXT    NOT NULL,
+	face_front INTEGER NOT NULL CHECK (face_front IN (0, 1)),
+	clock_for  INTEGER NOT NULL CHECK (clock_for IN (0, 1))
+);
+
+CREATE TABLE employees (
+	pos           INTEGER PRIMARY KEY, -- order in the roster
+	id            TEXT    NOT NULL UNIQUE CHECK (id <> ''),
+	number        TEXT    NOT NULL UNIQUE CHECK (number <> ''),
+	name          TEXT    NOT NULL,
+	role_id       TEXT    NOT NULL REFERENCES roles (id),
+	active        INTEGER NOT NULL CHECK (active IN (0, 1)),
+	photo_consent INTEGER NOT NULL CHECK (photo_consent IN (0, 1)),
+	language      TEXT    NOT NULL CHECK (language IN ('', 'en', 'es')),
+	pin_hash      BLOB    NOT NULL CHECK (length(pin_hash) = 32)
+);
+`,
+}
+
+// newerSchemaError is a database whose user_version is beyond the steps this
+// build knows.
+type newerSchemaError struct{ have, know int }
+
+func (e *newerSchemaError) Error() string {
+	return fmt.Sprintf("schema %d is newer than %d", e.have, e.know)
+}
+
+// migrate brings db up to len(steps), each step in its own transaction
+// together with the new user_version, so a crash between steps leaves a
+// database at a known version. It returns the version reached.
+func migrate(ctx context.Context, db *sql.DB, steps []string) (int, error) {
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(steps) {
+		return version, &newerSchemaError{have: version, know: len(steps)}
+	}
+	for v := version; v < len(steps); v++ {
+		if err := migrateStep(ctx, db, v+1, steps[v]); err != nil {
+			return v, err
+		}
+	}
+	return len(steps), nil
+}
+
+func migrateStep(ctx context.Context, db *sql.DB, to int, step string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate to schema %d: %w", to, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, step); err != nil {
+		return fmt.Errorf("migrate to schema %d: %w", to, err)
+	}
+	// user_version is in the database header, which is written as part of
+	// the transaction: the step and its number commit together.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", to)); err != nil {
+		return fmt.Errorf("migrate to schema %d: %w", to, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate to schema %d: %w", to, err)
+	}
+	return nil
+}

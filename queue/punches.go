@@ -1,0 +1,253 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/siteclock/siteclock/punch"
+)
+
+// punchColumns are the columns scanPunch reads, in its order.
+const punchColumns = `seq, id, employee_id, employee_number, employee_name, direction,
+	at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo, no_photo`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanPunch(s scanner) (punch.Punch, error) {
+	var (
+		p         punch.Punch
+		dir, no   string
+		atNS, btN int64
+		off       int
+	)
+	err := s.Scan(&p.Seq, &p.ID, &p.EmployeeID, &p.EmployeeNumber, &p.EmployeeName, &dir,
+		&atNS, &off, &btN, &p.BootID, &p.ClockedBy, &p.Photo, &no)
+	if err != nil {
+		return punch.Punch{}, err
+	}
+	p.Direction = punch.Direction(dir)
+	p.NoPhoto = punch.NoPhoto(no)
+	p.At = decodeTime(atNS, off)
+	p.BootTime = time.Duration(btN)
+	return p, nil
+}
+
+// Punch returns the committed punch with the given ID, or an error wrapping
+// ErrNotFound.
+func (db *DB) Punch(id string) (punch.Punch, error) {
+	row := db.sql.QueryRow("SELECT "+punchColumns+" FROM punches WHERE id = ?", id)
+	p, err := scanPunch(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return punch.Punch{}, errorf(ErrNotFound, "queue: punch %s not found", id)
+	}
+	if err != nil {
+		return punch.Punch{}, db.wrap("read punch "+id, err)
+	}
+	return p, nil
+}
+
+// Unsent returns up to limit punches the back office has not acknowledged,
+// oldest (lowest Seq) first. limit <= 0 means all of them.
+func (db *DB) Unsent(limit int) ([]punch.Punch, error) {
+	return db.list("list unsent punches", "sent_at_ns IS NULL", limit)
+}
+
+// All returns up to limit punches, sent or not, oldest first. limit <= 0
+// means all of them.
+func (db *DB) All(limit int) ([]punch.Punch, error) {
+	return db.list("list punches", "1", limit)
+}
+
+// UnsentPhotos returns up to limit punches whose photo the back office has
+// not acknowledged, oldest first. limit <= 0 means all of them.
+func (db *DB) UnsentPhotos(limit int) ([]punch.Punch, error) {
+	return db.list("list unsent photos", "photo <> '' AND photo_sent_at_ns IS NULL", limit)
+}
+
+func (db *DB) list(op, where string, limit int) ([]punch.Punch, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := db.sql.Query("SELECT "+punchColumns+" FROM punches WHERE "+where+" ORDER BY seq LIMIT ?", limit)
+	if err != nil {
+		return nil, db.wrap(op, err)
+	}
+	defer rows.Close()
+	var out []punch.Punch
+	for rows.Next() {
+		p, err := scanPunch(rows)
+		if err != nil {
+			return nil, db.wrap(op, err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.wrap(op, err)
+	}
+	return out, nil
+}
+
+// MarkSent records that the back office acknowledged the punches with the
+// given IDs at the time at, and advances the device's last sync to at. It
+// is idempotent: a punch already marked keeps its first acknowledgement
+// time. IDs the queue does not hold are logged and skipped, so that one odd
+// answer from the server cannot stall the upload.
+func (db *DB) MarkSent(ids []string, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if at.IsZero() {
+		return errors.New("queue: mark punches sent: no time given")
+	}
+	ctx := context.Background()
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return db.wrap("mark punches sent", err)
+	}
+	defer tx.Rollback()
+	var unknown []string
+	for _, id := range ids {
+		var n int
+		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM punches WHERE id = ?`, id).Scan(&n)
+		if err != nil {
+			return db.wrap("mark punch "+id+" sent", err)
+		}
+		if n == 0 {
+			unknown = append(unknown, id)
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE punches SET sent_at_ns = ? WHERE id = ? AND sent_at_ns IS NULL`, at.UnixNano(), id); err != nil {
+			return db.wrap("mark punch "+id+" sent", err)
+		}
+	}
+	if err := advanceSync(ctx, tx, at); err != nil {
+		return db.wrap("mark punches sent", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return db.wrap("mark punches sent", err)
+	}
+	if len(unknown) > 0 {
+		db.log.Warn("server acknowledged punches this device does not hold", "punch_ids", strings.Join(unknown, ","))
+	}
+	return nil
+}
+
+// advanceSync moves the device's last sync forward to at, never back.
+func advanceSync(ctx context.Context, tx *sql.Tx, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE device SET last_sync_ns = ?1 WHERE id = 1 AND (last_sync_ns IS NULL OR last_sync_ns < ?1)`, at.UnixNano())
+	return err
+}
+
+// MarkPhotoSent records that the back office acknowledged the photo of the
+// punch punchID at the time at; from then on Reclaim may remove the file.
+// It is idempotent. It fails with ErrNotFound for an unknown punch and for a
+// punch without a photo.
+func (db *DB) MarkPhotoSent(punchID string, at time.Time) error {
+	if at.IsZero() {
+		return errors.New("queue: mark photo sent: no time given")
+	}
+	var photo string
+	err := db.sql.QueryRow(`SELECT photo FROM punches WHERE id = ?`, punchID).Scan(&photo)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errorf(ErrNotFound, "queue: mark photo sent: punch %s not found", punchID)
+	}
+	if err != nil {
+		return db.wrap("mark photo of punch "+punchID+" sent", err)
+	}
+	if photo == "" {
+		return errorf(ErrNotFound, "queue: mark photo sent: punch %s has no photo", punchID)
+	}
+	_, err = db.sql.Exec(`UPDATE punches SET photo_sent_at_ns = ? WHERE id = ? AND photo_sent_at_ns IS NULL`, at.UnixNano(), punchID)
+	if err != nil {
+		return db.wrap("mark photo of punch "+punchID+" sent", err)
+	}
+	return nil
+}
+
+// ReadPhoto returns the bytes of the photo stored under name (a Punch's
+// Photo). It refuses names that are not a plain file name, and fails with
+// ErrNotFound when the file is gone (removed by Reclaim after upload).
+func (db *DB) ReadPhoto(name string) ([]byte, error) {
+	if name == "" || name != filepath.Base(name) || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
+		return nil, fmt.Errorf("queue: read photo %q: not a photo file name", name)
+	}
+	b, err := os.ReadFile(filepath.Join(db.photoDir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errorf(ErrNotFound, "queue: photo %s not found (removed after upload, or never stored): %w", name, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: read photo %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// Status is an employee's last punch.
+type Status struct {
+	Direction punch.Direction
+	At        time.Time
+}
+
+// Statuses returns each employee's last punch (the one with the highest
+// Seq), by employee ID.
+func (db *DB) Statuses() (map[string]Status, error) {
+	rows, err := db.sql.Query(`SELECT employee_id, direction, at_ns, at_offset FROM statuses`)
+	if err != nil {
+		return nil, db.wrap("read statuses", err)
+	}
+	defer rows.Close()
+	out := make(map[string]Status)
+	for rows.Next() {
+		var (
+			id, dir string
+			ns      int64
+			off     int
+		)
+		if err := rows.Scan(&id, &dir, &ns, &off); err != nil {
+			return nil, db.wrap("read statuses", err)
+		}
+		out[id] = Status{Direction: punch.Direction(dir), At: decodeTime(ns, off)}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.wrap("read statuses", err)
+	}
+	return out, nil
+}
+
+// Stats summarises the queue for the status line and the back office.
+type Stats struct {
+	Waiting       int       // punches not yet acknowledged
+	OldestWaiting time.Time // wall time of the oldest waiting punch; zero when none
+	PhotosWaiting int       // photos not yet acknowledged
+	LastSync      time.Time // last acknowledgement from the back office; zero when never
+	Total         int       // punches ever committed on this database
+}
+
+// Stats returns the queue's counts, read in one statement so they agree.
+func (db *DB) Stats() (Stats, error) {
+	var (
+		s             Stats
+		oldNS, oldOff *int64
+		lastSync      *int64
+	)
+	err := db.sql.QueryRow(`SELECT
+		(SELECT count(*) FROM punches WHERE sent_at_ns IS NULL),
+		(SELECT at_ns FROM punches WHERE sent_at_ns IS NULL ORDER BY seq LIMIT 1),
+		(SELECT at_offset FROM punches WHERE sent_at_ns IS NULL ORDER BY seq LIMIT 1),
+		(SELECT count(*) FROM punches WHERE photo <> '' AND photo_sent_at_ns IS NULL),
+		(SELECT last_sync_ns FROM device WHERE id = 1),
+		(SELECT count(*) FROM punches)`).Scan(&s.Waiting, &oldNS, &oldOff, &s.PhotosWaiting, &lastSync, &s.Total)
+	if err != nil {
+		return Stats{}, db.wrap("read stats", err)
+	}
+	if oldNS != nil && oldOff != nil {
+		s.OldestWaiting = decodeTime(*oldNS, int(*oldOff))
+	}
+	s.LastSync = nullTime(lastSync)
+	return s, nil
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the benchmarks behind BENCHMARKS.md and prints their figures.
+# The queue benchmarks compare a durable punch commit with a bare SQLite
+# insert on the same disk in the same run; the headless benchmark compares
+# key-to-screen with a round trip through cat; the idle benchmark watches a
+# daemon with nothing to do for SITECLOCK_IDLE_SECONDS (default 60).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p out
+{
+  echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m) $(nproc) cores, $(go version)"
+  go test -run '^$' -bench . -benchtime 2000x ./queue
+  go test -run '^$' -bench KeyToScreen -benchtime 2000x ./cmd/siteclockd
+  go test -run '^$' -bench Idle -benchtime 1x -timeout 10m ./cmd/siteclockd
+} 2>&1 | tee out/bench.txt
