@@ -54,8 +54,12 @@ func (db *DB) Commit(ctx context.Context, punches []punch.Punch, photo []byte) (
 	db.commitMu.Lock()
 	defer db.commitMu.Unlock()
 
-	if err := db.checkNew(ctx, out); err != nil {
-		return nil, err
+	if len(photo) > 0 {
+		// The UNIQUE constraint refuses a duplicate punch, but only after
+		// its photo would have overwritten the committed one's.
+		if err := db.checkNew(ctx, out); err != nil {
+			return nil, err
+		}
 	}
 	for i := range out {
 		out[i].Seq = 0
@@ -180,53 +184,52 @@ func (db *DB) checkNew(ctx context.Context, ps []punch.Punch) error {
 	return db.wrap("commit punch "+ps[0].ID, err)
 }
 
-// insert stores the punches and statuses in one transaction and fills in
-// Seq.
+// insertSQL stores one punch.
+const insertSQL = `INSERT INTO punches (id, employee_id, employee_number, employee_name, direction,
+	at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo, no_photo, committed_at_ns)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// insert stores the punches, all or none, and fills in Seq. One punch is
+// one statement, which SQLite commits on its own (atomic and fsync'd like
+// any transaction, without the BEGIN and COMMIT round trips); a crew is one
+// transaction.
 func (db *DB) insert(ctx context.Context, ps []punch.Punch) error {
+	now := db.now().UnixNano()
+	exec := func(stmt *sql.Stmt, p *punch.Punch) error {
+		atNS, off := encodeTime(p.At)
+		res, err := stmt.ExecContext(ctx, p.ID, p.EmployeeID, p.EmployeeNumber, p.EmployeeName, string(p.Direction),
+			atNS, off, int64(p.BootTime), p.BootID, p.ClockedBy, p.Photo, string(p.NoPhoto), now)
+		if err != nil {
+			return err
+		}
+		p.Seq, err = res.LastInsertId()
+		return err
+	}
+	if len(ps) == 1 {
+		return commitError(exec(db.insertStmt, &ps[0]))
+	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO punches (id, employee_id, employee_number, employee_name, direction,
-		at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo, no_photo, committed_at_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer ins.Close()
-	status, err := tx.PrepareContext(ctx, `INSERT INTO statuses (employee_id, direction, at_ns, at_offset, seq)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (employee_id) DO UPDATE SET
-			direction = excluded.direction, at_ns = excluded.at_ns, at_offset = excluded.at_offset, seq = excluded.seq`)
-	if err != nil {
-		return err
-	}
-	defer status.Close()
-	now := db.now().UnixNano()
+	stmt := tx.StmtContext(ctx, db.insertStmt)
 	for i := range ps {
-		p := &ps[i]
-		atNS, off := encodeTime(p.At)
-		res, err := ins.ExecContext(ctx, p.ID, p.EmployeeID, p.EmployeeNumber, p.EmployeeName, string(p.Direction),
-			atNS, off, int64(p.BootTime), p.BootID, p.ClockedBy, p.Photo, string(p.NoPhoto), now)
-		if err != nil {
-			return err
-		}
-		if p.Seq, err = res.LastInsertId(); err != nil {
-			return err
-		}
-		if _, err := status.ExecContext(ctx, p.EmployeeID, string(p.Direction), atNS, off, p.Seq); err != nil {
+		if err := exec(stmt, &ps[i]); err != nil {
 			return err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		var se sqlite3.Error
-		if errors.As(err, &se) && se.Code == sqlite3.ErrIoErr {
-			return &uncertainCommit{err}
-		}
-		return err
+	return commitError(tx.Commit())
+}
+
+// commitError marks an I/O error at commit as uncertain: in WAL mode the
+// commit record may have reached the log before the failing fsync.
+func commitError(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrIoErr {
+		return &uncertainCommit{err}
 	}
-	return nil
+	return err
 }
 
 // isUniqueID reports whether err is the UNIQUE constraint on punches.id.

@@ -14,7 +14,7 @@ import (
 // punch's zone offset beside its wall time, so that they round-trip exactly
 // and compare as numbers. Durations are nanoseconds.
 var migrations = []string{
-	// 1: punches, statuses, device, roster.
+	// 1: punches, device, roster.
 	`
 CREATE TABLE punches (
 	seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -41,14 +41,6 @@ CREATE INDEX punches_unsent ON punches (seq) WHERE sent_at_ns IS NULL;
 CREATE INDEX punches_photo_unsent ON punches (seq) WHERE photo <> '' AND photo_sent_at_ns IS NULL;
 CREATE INDEX punches_photo_reclaimable ON punches (seq)
 	WHERE photo <> '' AND photo_sent_at_ns IS NOT NULL AND photo_deleted_at_ns IS NULL;
-
-CREATE TABLE statuses (
-	employee_id TEXT    PRIMARY KEY,
-	direction   TEXT    NOT NULL CHECK (direction IN ('in', 'out')),
-	at_ns       INTEGER NOT NULL,
-	at_offset   INTEGER NOT NULL,
-	seq         INTEGER NOT NULL REFERENCES punches (seq)
-);
 
 CREATE TABLE device (
 	id           INTEGER PRIMARY KEY CHECK (id = 1),

@@ -194,9 +194,11 @@ type Status struct {
 }
 
 // Statuses returns each employee's last punch (the one with the highest
-// Seq), by employee ID.
+// Seq), by employee ID. It reads every punch, once, when the kiosk starts;
+// keeping a status table up to date instead would cost every commit.
 func (db *DB) Statuses() (map[string]Status, error) {
-	rows, err := db.sql.Query(`SELECT employee_id, direction, at_ns, at_offset FROM statuses`)
+	// SQLite takes the bare columns from the row holding max(seq).
+	rows, err := db.sql.Query(`SELECT employee_id, direction, at_ns, at_offset, max(seq) FROM punches GROUP BY employee_id`)
 	if err != nil {
 		return nil, db.wrap("read statuses", err)
 	}
@@ -205,10 +207,10 @@ func (db *DB) Statuses() (map[string]Status, error) {
 	for rows.Next() {
 		var (
 			id, dir string
-			ns      int64
+			ns, seq int64
 			off     int
 		)
-		if err := rows.Scan(&id, &dir, &ns, &off); err != nil {
+		if err := rows.Scan(&id, &dir, &ns, &off, &seq); err != nil {
 			return nil, db.wrap("read statuses", err)
 		}
 		out[id] = Status{Direction: punch.Direction(dir), At: decodeTime(ns, off)}
@@ -225,7 +227,7 @@ type Stats struct {
 	OldestWaiting time.Time // wall time of the oldest waiting punch; zero when none
 	PhotosWaiting int       // photos not yet acknowledged
 	LastSync      time.Time // last acknowledgement from the back office; zero when never
-	Total         int       // punches ever committed on this database
+	Total         int       // punches ever committed on this database (the highest Seq: rows are never deleted)
 }
 
 // Stats returns the queue's counts, read in one statement so they agree.
@@ -241,7 +243,7 @@ func (db *DB) Stats() (Stats, error) {
 		(SELECT at_offset FROM punches WHERE sent_at_ns IS NULL ORDER BY seq LIMIT 1),
 		(SELECT count(*) FROM punches WHERE photo <> '' AND photo_sent_at_ns IS NULL),
 		(SELECT last_sync_ns FROM device WHERE id = 1),
-		(SELECT count(*) FROM punches)`).Scan(&s.Waiting, &oldNS, &oldOff, &s.PhotosWaiting, &lastSync, &s.Total)
+		(SELECT coalesce(max(seq), 0) FROM punches)`).Scan(&s.Waiting, &oldNS, &oldOff, &s.PhotosWaiting, &lastSync, &s.Total)
 	if err != nil {
 		return Stats{}, db.wrap("read stats", err)
 	}

@@ -84,15 +84,16 @@ type Options struct {
 
 // DB is an open queue. Its methods are safe for concurrent use.
 type DB struct {
-	dir      string
-	path     string
-	photoDir string
-	sql      *sql.DB
-	lock     *os.File
-	log      *slog.Logger
-	minFree  uint64
-	free     func(string) (uint64, error)
-	now      func() time.Time
+	dir        string
+	path       string
+	photoDir   string
+	sql        *sql.DB
+	insertStmt *sql.Stmt // prepared once: a punch commit is on the worker's clock
+	lock       *os.File
+	log        *slog.Logger
+	minFree    uint64
+	free       func(string) (uint64, error)
+	now        func() time.Time
 
 	// commitMu serialises Commit, so that the check that a punch ID is new
 	// and the write of its photo file cannot race another Commit of the
@@ -227,6 +228,9 @@ func (db *DB) open() error {
 			return errorf(ErrNewerSchema, "queue: %s was written by a newer siteclockd (schema %d, this build knows %d); install the newer version or restore a backup",
 				db.path, newer.have, newer.know)
 		}
+		return db.openError(err)
+	}
+	if db.insertStmt, err = s.PrepareContext(ctx, insertSQL); err != nil {
 		return db.openError(err)
 	}
 	if err := db.removeTempPhotos(); err != nil {
@@ -373,6 +377,9 @@ func (db *DB) wrap(op string, err error) error {
 // Close closes the database and releases the state folder.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
+		if db.insertStmt != nil {
+			db.insertStmt.Close()
+		}
 		err := db.sql.Close()
 		if lerr := db.lock.Close(); err == nil {
 			err = lerr
