@@ -83,6 +83,10 @@ type Kiosk struct {
 	// closed and the kiosk is back at rest with nothing in flight.
 	Scripted bool
 
+	// Status, if set, is called with the status line once the first
+	// screen is up and again whenever the line changes (for systemd).
+	Status func(line string)
+
 	s        kiosk.State
 	results  chan kiosk.Event
 	inFlight int // captures and enrolments whose answer is awaited
@@ -217,6 +221,9 @@ func (k *Kiosk) show() {
 	sc := k.s.Screen(k.Now())
 	if sc.Name == k.shown.Name && sc.Equal(k.shown) {
 		return
+	}
+	if k.Status != nil && (k.shown.Name == "" || sc.Status != k.shown.Status) {
+		defer k.Status(sc.Status)
 	}
 	k.shown = sc
 	if err := k.Display.Show(sc); err != nil {

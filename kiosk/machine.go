@@ -1,6 +1,7 @@
 package kiosk
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/siteclock/siteclock/punch"
@@ -15,6 +16,18 @@ const (
 	Ready                     // provisioned: takes punches
 	Disabled                  // disabled by the office: takes nothing
 )
+
+func (m Mode) String() string {
+	switch m {
+	case Unprovisioned:
+		return "unprovisioned"
+	case Ready:
+		return "ready"
+	case Disabled:
+		return "disabled"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
 
 // Lockout policy for wrong PINs.
 const (

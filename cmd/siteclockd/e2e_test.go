@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -319,4 +320,42 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	}
 	b.ReportMetric(float64(s[len(s)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(s[len(s)*99/100].Microseconds()), "p99-µs")
+}
+
+// TestSystemdNotify runs siteclockd with a unixgram socket standing in for
+// systemd: READY=1 with the status line once the kiosk is up, STATUS= as
+// the line changes, STOPPING=1 at the end.
+func TestSystemdNotify(t *testing.T) {
+	state := t.TempDir()
+	importRoster(t, state, fastRoster)
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cmd := exec.Command(siteclockd(t), "-headless", "-state", state, "-camera", "none")
+	cmd.Stdin = strings.NewReader("3333o")
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var got []string
+	buf := make([]byte, 4096)
+	for {
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, err := c.Read(buf)
+		if err != nil {
+			break
+		}
+		got = append(got, string(buf[:n]))
+	}
+	want := []string{
+		"READY=1\nSTATUS=Offline · 0 waiting · never synced · camera: none",
+		"STATUS=Offline · 1 waiting · never synced · camera: none",
+		"STOPPING=1",
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("notifications:\n%q\nwant\n%q", got, want)
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/siteclock/siteclock/kiosk"
 	"github.com/siteclock/siteclock/queue"
 	"github.com/siteclock/siteclock/roster"
+	"github.com/siteclock/siteclock/systemd"
 )
 
 const usage = `usage:
@@ -331,6 +332,18 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	case "terminal":
 		k.Display = display.NewTerminal(stdout, 0)
 	}
+
+	ready := false
+	k.Status = func(line string) {
+		notify := systemd.Status
+		if !ready {
+			notify, ready = systemd.Ready, true
+		}
+		if err := notify(line); err != nil {
+			log.Warn("telling systemd failed", "err", err)
+		}
+	}
+	defer systemd.Stopping()
 
 	log.Info("siteclockd starting", "version", firmware.Version, "state_dir", cfg.StateDir, "mode", mode,
 		"input", cfg.Input.Driver, "display", cfg.Display.Driver, "camera", cfg.Camera.Driver)
