@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 mkdir -p out
 {
   echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m) $(nproc) cores, $(go version)"
-  go test -run '^$' -bench . -benchtime 2000x ./queue
+  go test -run "^$" -bench . -benchtime 2000x -count 5 ./queue
   go test -run '^$' -bench KeyToScreen -benchtime 2000x ./cmd/siteclockd
   go test -run '^$' -bench Idle -benchtime 1x -timeout 10m ./cmd/siteclockd
 } 2>&1 | tee out/bench.txt
