@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/siteclock/siteclock/punch"
+	"github.com/siteclock/siteclock/sqlitedb"
 )
 
 // The benchmarks time each operation and report the median and 99th
@@ -69,7 +70,7 @@ func BenchmarkCommitPunchWithPhoto(b *testing.B) { benchCommit(b, 1, 40<<10) }
 func BenchmarkCommitCrew5(b *testing.B)          { benchCommit(b, 5, 0) }
 
 func BenchmarkBareInsert(b *testing.B) {
-	s, err := sql.Open("sqlite3", dsn(filepath.Join(b.TempDir(), "bare.db")))
+	s, err := sql.Open("sqlite3", sqlitedb.DSN(filepath.Join(b.TempDir(), "bare.db")))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 
+	"github.com/siteclock/siteclock/durable"
 	"github.com/siteclock/siteclock/punch"
 )
 
@@ -69,7 +70,7 @@ func (db *DB) Commit(ctx context.Context, punches []punch.Punch, photo []byte) (
 	if len(photo) > 0 {
 		out[0].Photo = out[0].ID + ".jpg"
 		photoPath = filepath.Join(db.photoDir, out[0].Photo)
-		if err := db.writePhoto(photoPath, photo); err != nil {
+		if err := durable.WriteFile(photoPath, photo); err != nil {
 			return nil, db.wrap("commit punch "+first+": write photo", err)
 		}
 	}
@@ -238,46 +239,7 @@ func isUniqueID(err error) bool {
 	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique && strings.Contains(se.Error(), "punches.id")
 }
 
-// writePhoto stores data at path so that, once it returns, the file and its
-// name survive a crash: a temporary file in the same folder is written,
-// fsync'd and closed, renamed over path, and the folder fsync'd. A crash at
-// any point leaves either no file at path or the whole photo; temporary
-// files left by a crash are removed at Open.
-func (db *DB) writePhoto(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), tmpPrefix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	renamed := false
-	defer func() {
-		if err == nil {
-			return
-		}
-		f.Close()
-		if renamed {
-			os.Remove(path)
-		} else {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	renamed = true
-	return syncDir(filepath.Dir(path))
-}
-
-// removePhoto undoes writePhoto after the punch's transaction failed. The
+// removePhoto undoes durable.WriteFile after the punch's transaction failed. The
 // file must not outlive the failure: nothing names it, and a retry with the
 // same ID writes it again.
 func (db *DB) removePhoto(path, punchID string) {
@@ -287,7 +249,7 @@ func (db *DB) removePhoto(path, punchID string) {
 		db.log.Warn("remove photo of failed commit", "punch_id", punchID, "err", err)
 		return
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(path)); err != nil {
 		db.log.Warn("sync photos folder", "punch_id", punchID, "err", err)
 	}
 }

@@ -1,11 +1,5 @@
 package queue
 
-import (
-	"context"
-	"database/sql"
-	"fmt"
-)
-
 // migrations are the schema steps in order; PRAGMA user_version counts how
 // many a database has had. Append new steps, never edit a released one: a
 // kiosk in the field may hold any earlier version.
@@ -90,51 +84,4 @@ CREATE TABLE employees (
 	pin_hash      BLOB    NOT NULL CHECK (length(pin_hash) = 32)
 );
 `,
-}
-
-// newerSchemaError is a database whose user_version is beyond the steps this
-// build knows.
-type newerSchemaError struct{ have, know int }
-
-func (e *newerSchemaError) Error() string {
-	return fmt.Sprintf("schema %d is newer than %d", e.have, e.know)
-}
-
-// migrate brings db up to len(steps), each step in its own transaction
-// together with the new user_version, so a crash between steps leaves a
-// database at a known version. It returns the version reached.
-func migrate(ctx context.Context, db *sql.DB, steps []string) (int, error) {
-	var version int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return 0, fmt.Errorf("read schema version: %w", err)
-	}
-	if version > len(steps) {
-		return version, &newerSchemaError{have: version, know: len(steps)}
-	}
-	for v := version; v < len(steps); v++ {
-		if err := migrateStep(ctx, db, v+1, steps[v]); err != nil {
-			return v, err
-		}
-	}
-	return len(steps), nil
-}
-
-func migrateStep(ctx context.Context, db *sql.DB, to int, step string) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("migrate to schema %d: %w", to, err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, step); err != nil {
-		return fmt.Errorf("migrate to schema %d: %w", to, err)
-	}
-	// user_version is in the database header, which is written as part of
-	// the transaction: the step and its number commit together.
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", to)); err != nil {
-		return fmt.Errorf("migrate to schema %d: %w", to, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("migrate to schema %d: %w", to, err)
-	}
-	return nil
 }

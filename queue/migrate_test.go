@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"os"
@@ -106,59 +105,5 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	var n int
 	if err := raw.QueryRow("SELECT count(*) FROM punches").Scan(&n); err != nil || n != 1 {
 		t.Errorf("punches after refusal = %d (%v), want 1", n, err)
-	}
-}
-
-func TestMigrateStepsAreOrderedAndAtomic(t *testing.T) {
-	raw := rawDB(t, filepath.Join(t.TempDir(), "m.db"))
-	ctx := context.Background()
-	steps := []string{
-		`CREATE TABLE a (x)`,
-		`CREATE TABLE b (y); INSERT INTO no_such_table VALUES (1)`, // fails half-way
-	}
-	if _, err := migrate(ctx, raw, steps); err == nil {
-		t.Fatal("migrate with a broken step succeeded")
-	}
-	if v := userVersion(t, raw); v != 1 {
-		t.Errorf("user_version after failed step 2 = %d, want 1", v)
-	}
-	tables := func() string {
-		rows, err := raw.Query(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var names []string
-		for rows.Next() {
-			var n string
-			rows.Scan(&n)
-			names = append(names, n)
-		}
-		return strings.Join(names, ",")
-	}
-	if got := tables(); got != "a" {
-		t.Errorf("tables after failed step 2 = %q, want just a (step 2 rolled back)", got)
-	}
-
-	steps[1] = `CREATE TABLE b (y); INSERT INTO a VALUES (1)`
-	v, err := migrate(ctx, raw, steps)
-	if err != nil || v != 2 {
-		t.Fatalf("migrate = %d, %v; want 2", v, err)
-	}
-	if got := tables(); got != "a,b" {
-		t.Errorf("tables = %q, want a,b", got)
-	}
-	// Running again does nothing.
-	if v, err := migrate(ctx, raw, steps); err != nil || v != 2 {
-		t.Errorf("second migrate = %d, %v", v, err)
-	}
-	var n int
-	raw.QueryRow(`SELECT count(*) FROM a`).Scan(&n)
-	if n != 1 {
-		t.Errorf("step 2 ran %d times, want once", n)
-	}
-	var newer *newerSchemaError
-	if _, err := migrate(ctx, raw, steps[:1]); !errors.As(err, &newer) || newer.have != 2 || newer.know != 1 {
-		t.Errorf("migrate with fewer steps = %v, want newerSchemaError{2, 1}", err)
 	}
 }

@@ -24,14 +24,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	sqlite3 "github.com/mattn/go-sqlite3"
+	"github.com/siteclock/siteclock/durable"
+	"github.com/siteclock/siteclock/sqlitedb"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,7 +40,7 @@ const (
 	dbName    = "kiosk.db"
 	lockName  = "kiosk.lock"
 	photosDir = "photos"
-	tmpPrefix = ".tmp-" // photos being written; removed at Open if a crash left them
+	tmpPrefix = durable.TempPrefix // photos being written; removed at Open if a crash left them
 )
 
 // DefaultMinFree is the free space Reclaim tries to keep on the state folder
@@ -103,15 +103,6 @@ type DB struct {
 
 	closeOnce sync.Once
 	closeErr  error
-}
-
-// dsn is the connection string for the database at path: WAL so readers
-// never block the writer and a commit is one append, synchronous=FULL so a
-// commit is fsync'd before it returns, immediate transactions so a write
-// transaction takes the write lock at BEGIN instead of failing half-way.
-func dsn(path string) string {
-	return "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_foreign_keys=on&_txlock=immediate"
 }
 
 // Open opens the queue in the state folder dir, creating dir (0700), its
@@ -190,7 +181,7 @@ func (db *DB) open() error {
 	if _, err := os.Stat(db.path); errors.Is(err, os.ErrNotExist) {
 		created = true
 	}
-	s, err := sql.Open("sqlite3", dsn(db.path))
+	s, err := sql.Open("sqlite3", sqlitedb.DSN(db.path))
 	if err != nil {
 		return fmt.Errorf("queue: open %s: %w", db.path, err)
 	}
@@ -221,12 +212,12 @@ func (db *DB) open() error {
 	if err := db.quickCheck(ctx); err != nil {
 		return err
 	}
-	version, err := migrate(ctx, s, migrations)
+	version, err := sqlitedb.Migrate(ctx, s, migrations)
 	if err != nil {
-		var newer *newerSchemaError
+		var newer *sqlitedb.NewerSchemaError
 		if errors.As(err, &newer) {
 			return errorf(ErrNewerSchema, "queue: %s was written by a newer siteclockd (schema %d, this build knows %d); install the newer version or restore a backup",
-				db.path, newer.have, newer.know)
+				db.path, newer.Have, newer.Know)
 		}
 		return db.openError(err)
 	}
@@ -238,7 +229,7 @@ func (db *DB) open() error {
 	}
 	// Make the names of a new database and photos folder durable, as we
 	// do for each photo.
-	if err := syncDir(db.dir); err != nil {
+	if err := durable.SyncDir(db.dir); err != nil {
 		return fmt.Errorf("queue: sync %s: %w", db.dir, err)
 	}
 	db.log.Info("queue open", "path", db.path, "schema", version, "created", created)
@@ -250,7 +241,7 @@ func (db *DB) open() error {
 // so that damage is found before new punches are written on top of it.
 func (db *DB) quickCheck(ctx context.Context) error {
 	fail := func(err error) error {
-		if isCorrupt(err) {
+		if sqlitedb.IsCorrupt(err) {
 			return db.corruptError("quick_check: "+err.Error(), err)
 		}
 		return db.openError(err)
@@ -286,10 +277,10 @@ func (db *DB) quickCheck(ctx context.Context) error {
 
 // openError turns an error met while opening into one that says what to do.
 func (db *DB) openError(err error) error {
-	if isCorrupt(err) {
+	if sqlitedb.IsCorrupt(err) {
 		return db.corruptError(err.Error(), err)
 	}
-	if isDiskFull(err) {
+	if sqlitedb.IsDiskFull(err) {
 		return db.diskFull("open "+db.path, err)
 	}
 	return fmt.Errorf("queue: open %s: %w; check that the state folder is writable by the daemon", db.path, err)
@@ -335,40 +326,15 @@ func (e *kindError) Unwrap() []error {
 	return []error{e.kind, e.err}
 }
 
-// isCorrupt reports whether err is SQLite telling us the file is damaged or
-// not a database at all.
-func isCorrupt(err error) bool {
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		return se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB
-	}
-	return false
-}
-
-// isDiskFull reports whether err means the filesystem is out of space, from
-// SQLite or from a file write.
-func isDiskFull(err error) bool {
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		if se.Code == sqlite3.ErrFull || se.ExtendedCode == sqlite3.ErrIoErrSHMSize {
-			return true
-		}
-		if se.SystemErrno == unix.ENOSPC || se.SystemErrno == unix.EDQUOT {
-			return true
-		}
-	}
-	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)
-}
-
 // wrap gives err the operation's context once, and marks full disks and
 // damaged databases with their sentinels.
 func (db *DB) wrap(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case isDiskFull(err):
+	case sqlitedb.IsDiskFull(err):
 		return db.diskFull(op, err)
-	case isCorrupt(err):
+	case sqlitedb.IsCorrupt(err):
 		return db.corruptError(err.Error(), err)
 	}
 	return fmt.Errorf("queue: %s: %w", op, err)
@@ -405,17 +371,4 @@ func statfsFree(dir string) (uint64, error) {
 		return 0, err
 	}
 	return st.Bavail * uint64(st.Bsize), nil
-}
-
-// syncDir fsyncs a folder so that names created or removed in it are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/siteclock/siteclock/punch"
 	"github.com/siteclock/siteclock/roster"
+	"github.com/siteclock/siteclock/sqlitedb"
 )
 
 // openTest opens a queue in dir (a fresh temporary folder when empty) and
@@ -71,7 +72,7 @@ func randomBytes(t testing.TB, n int) []byte {
 // program (the sqlite3 shell, say) would.
 func rawDB(t testing.TB, path string) *sql.DB {
 	t.Helper()
-	s, err := sql.Open("sqlite3", dsn(path))
+	s, err := sql.Open("sqlite3", sqlitedb.DSN(path))
 	if err != nil {
 		t.Fatal(err)
 	}

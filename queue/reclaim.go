@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/siteclock/siteclock/durable"
 )
 
 // Reclaim frees disk space when the state folder runs short. While free
@@ -72,7 +74,7 @@ func (db *DB) Reclaim() (int, error) {
 		}
 	}
 	if removed > 0 {
-		if err := syncDir(db.photoDir); err != nil {
+		if err := durable.SyncDir(db.photoDir); err != nil {
 			return removed, fmt.Errorf("queue: reclaim: sync %s: %w", db.photoDir, err)
 		}
 	}

@@ -1,0 +1,44 @@
+package durable
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "photo.jpg")
+	for _, data := range [][]byte{[]byte("first"), bytes.Repeat([]byte("second "), 10000)} {
+		if err := WriteFile(path, data); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read back %d bytes, %v; want %d", len(got), err, len(data))
+		}
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), TempPrefix) {
+			t.Errorf("temporary file %s left behind", e.Name())
+		}
+	}
+}
+
+func TestWriteFileMissingFolder(t *testing.T) {
+	if err := WriteFile(filepath.Join(t.TempDir(), "no", "such", "x"), []byte("x")); err == nil {
+		t.Error("write into a missing folder succeeded")
+	}
+}
+
+func TestSyncDirMissing(t *testing.T) {
+	if err := SyncDir(filepath.Join(t.TempDir(), "gone")); err == nil {
+		t.Error("SyncDir of a missing folder succeeded")
+	}
+}

@@ -1,0 +1,158 @@
+// Package protocol is the contract between a kiosk and the back office: the
+// device API's paths, requests, responses and errors, as JSON. It is
+// documented for people in docs/protocol.md; a change here is a change of
+// the protocol and needs its version bumped.
+package protocol
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/siteclock/siteclock/punch"
+)
+
+// Version is the protocol version in the paths below.
+const Version = "v1"
+
+// Paths of the device API. Every path but Enroll needs the device token as
+// "Authorization: Bearer TOKEN".
+const (
+	PathEnroll  = "/api/device/v1/enroll"
+	PathCheckIn = "/api/device/v1/checkin"
+	PathRoster  = "/api/device/v1/roster"
+	PathPunches = "/api/device/v1/punches"
+	PathPhotos  = "/api/device/v1/photos/" // + hex SHA-256 of the JPEG
+	PathGoodbye = "/api/device/v1/goodbye"
+)
+
+// Limits the server enforces.
+const (
+	MaxBodyBytes    = 1 << 20 // JSON bodies
+	MaxPhotoBytes   = 4 << 20 // one JPEG
+	MaxBatchPunches = 500     // punches in one upload
+)
+
+// EnrollRequest asks to join the company whose setup code is SetupCode.
+type EnrollRequest struct {
+	SetupCode      string `json:"setup_code"`
+	Nickname       string `json:"nickname"`
+	Hardware       string `json:"hardware"`        // /proc/device-tree/model on a Pi, "Simulator" otherwise
+	Version        string `json:"version"`         // software version
+	InstallationID string `json:"installation_id"` // random, made once per installation
+	PublicKey      []byte `json:"public_key"`      // ed25519, 32 bytes (base64 in JSON)
+}
+
+// EnrollResponse gives the device its identity.
+type EnrollResponse struct {
+	DeviceID   string    `json:"device_id"`
+	Token      string    `json:"token"` // secret: keep it in a file only the daemon can read
+	ServerTime time.Time `json:"server_time"`
+}
+
+// CheckIn is what a kiosk reports at every contact.
+type CheckIn struct {
+	Version       string        `json:"version"`        // software version
+	RosterVersion string        `json:"roster_version"` // the roster the kiosk holds ("" for none)
+	Waiting       int           `json:"waiting"`        // punches not yet acknowledged
+	OldestWaiting time.Time     `json:"oldest_waiting,omitzero"`
+	Camera        punch.NoPhoto `json:"camera"`                 // "" when usable, else why not
+	LastUsedBy    string        `json:"last_used_by,omitempty"` // employee ID of the last punch
+	DeviceTime    time.Time     `json:"device_time"`
+	BootID        string        `json:"boot_id"`
+	BootTimeNS    int64         `json:"boot_time_ns"`
+}
+
+// CheckInResponse tells the kiosk what to do next.
+type CheckInResponse struct {
+	ServerTime    time.Time `json:"server_time"`
+	RosterVersion string    `json:"roster_version"` // the current roster; fetch it if it differs
+	// Disabled means the device was disabled: it may send what it holds
+	// (punches, photos) in a last transmission, then says goodbye and
+	// stops punching.
+	Disabled bool `json:"disabled"`
+	// SyncEvery is how often an online kiosk should check in.
+	SyncEvery Duration `json:"sync_every"`
+}
+
+// Punch is a punch on the wire.
+type Punch struct {
+	ID             string          `json:"id"` // UUID made at the kiosk: the idempotency key
+	Seq            int64           `json:"seq"`
+	EmployeeID     string          `json:"employee_id"`
+	EmployeeNumber string          `json:"employee_number"`
+	Direction      punch.Direction `json:"direction"`
+	At             time.Time       `json:"at"`
+	BootTimeNS     int64           `json:"boot_time_ns"`
+	BootID         string          `json:"boot_id"`
+	ClockedBy      string          `json:"clocked_by,omitempty"`
+	PhotoSHA256    string          `json:"photo_sha256,omitempty"` // hex; the photo goes up separately
+	NoPhoto        punch.NoPhoto   `json:"no_photo,omitempty"`
+}
+
+// PunchBatch uploads punches, oldest first.
+type PunchBatch struct {
+	Punches []Punch `json:"punches"`
+}
+
+// Result of one punch in a batch.
+const (
+	Accepted  = "accepted"  // stored now
+	Duplicate = "duplicate" // stored before: the kiosk may forget it too
+	Rejected  = "rejected"  // refused for good (Reason says why): keep it for a person, do not retry
+)
+
+// PunchResult answers one punch of a batch.
+type PunchResult struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// PunchBatchResponse answers a batch, one result per punch, in order.
+type PunchBatchResponse struct {
+	Results []PunchResult `json:"results"`
+}
+
+// PhotoResponse answers a photo upload.
+type PhotoResponse struct {
+	Status string `json:"status"` // Accepted or Duplicate
+}
+
+// Error is the body of every 4xx and 5xx answer.
+type Error struct {
+	Code    string `json:"error"`   // machine-readable, one of the Err* codes
+	Message string `json:"message"` // for people: what went wrong and what to do
+}
+
+// Error codes.
+const (
+	ErrBadRequest   = "bad_request"  // malformed JSON, unknown fields, bad values
+	ErrTooLarge     = "too_large"    // body over the limit
+	ErrWrongCode    = "wrong_code"   // no such setup code
+	ErrExpiredCode  = "expired_code" // the setup code was rotated
+	ErrRateLimited  = "rate_limited" // too many attempts; Retry-After says when to try again
+	ErrUnauthorized = "unauthorized" // no token, or a token the server does not know
+	ErrDisabled     = "disabled"     // the device is disabled and has said goodbye
+	ErrForbidden    = "forbidden"    // authenticated, but not allowed
+	ErrNotFound     = "not_found"    // no such thing
+	ErrInternal     = "internal"     // the server failed; retry later
+)
+
+// Duration is a time.Duration as whole seconds in JSON.
+type Duration time.Duration
+
+// MarshalJSON writes whole seconds.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return strconv.AppendInt(nil, int64(time.Duration(d)/time.Second), 10), nil
+}
+
+// UnmarshalJSON reads whole seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("protocol: duration %s: want whole seconds", b)
+	}
+	*d = Duration(time.Duration(n) * time.Second)
+	return nil
+}

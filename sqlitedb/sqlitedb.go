@@ -1,0 +1,98 @@
+// Package sqlitedb holds what siteclock's SQLite databases (the kiosk's
+// queue, the back office's store) share: the durable connection settings,
+// versioned schema migrations, and telling a damaged database or a full
+// disk apart from other errors.
+package sqlitedb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/mattn/go-sqlite3"
+	"golang.org/x/sys/unix"
+)
+
+// DSN is the connection string for the database at path: WAL so readers
+// never block the writer and a commit is one append, synchronous=FULL so a
+// commit is fsync'd before it returns, immediate transactions so a write
+// transaction takes the write lock at BEGIN instead of failing half-way.
+func DSN(path string) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath() +
+		"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_foreign_keys=on&_txlock=immediate"
+}
+
+// NewerSchemaError is a database whose user_version is beyond the steps
+// this build knows: written by a newer version of the program.
+type NewerSchemaError struct{ Have, Know int }
+
+func (e *NewerSchemaError) Error() string {
+	return fmt.Sprintf("schema %d is newer than %d", e.Have, e.Know)
+}
+
+// Migrate brings db up to len(steps), each step in its own transaction
+// together with the new user_version, so a crash between steps leaves a
+// database at a known version. It returns the version reached. Append new
+// steps, never edit a released one.
+func Migrate(ctx context.Context, db *sql.DB, steps []string) (int, error) {
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(steps) {
+		return version, &NewerSchemaError{Have: version, Know: len(steps)}
+	}
+	for v := version; v < len(steps); v++ {
+		if err := migrateStep(ctx, db, v+1, steps[v]); err != nil {
+			return v, err
+		}
+	}
+	return len(steps), nil
+}
+
+func migrateStep(ctx context.Context, db *sql.DB, to int, step string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate to schema %d: %w", to, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, step); err != nil {
+		return fmt.Errorf("migrate to schema %d: %w", to, err)
+	}
+	// user_version is in the database header, which is written as part of
+	// the transaction: the step and its number commit together.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", to)); err != nil {
+		return fmt.Errorf("migrate to schema %d: %w", to, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate to schema %d: %w", to, err)
+	}
+	return nil
+}
+
+// IsCorrupt reports whether err is SQLite saying the file is damaged or is
+// not a database.
+func IsCorrupt(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB
+	}
+	return false
+}
+
+// IsDiskFull reports whether err means the filesystem is out of space, from
+// SQLite or from a file write.
+func IsDiskFull(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		if se.Code == sqlite3.ErrFull || se.ExtendedCode == sqlite3.ErrIoErrSHMSize {
+			return true
+		}
+		if se.SystemErrno == unix.ENOSPC || se.SystemErrno == unix.EDQUOT {
+			return true
+		}
+	}
+	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)
+}
