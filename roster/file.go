@@ -61,8 +61,8 @@ type fileEmployee struct {
 	Active       *bool  `json:"active"`
 	PhotoConsent bool   `json:"photo_consent"`
 	Language     Lang   `json:"language"`
-	PIN          string `json:"pin"`
-	PINHash      string `json:"pin_hash"`
+	PIN          string `json:"pin,omitempty"`
+	PINHash      string `json:"pin_hash,omitempty"`
 }
 
 // Parse reads a roster file. Every error names the line and the reason.
@@ -302,4 +302,45 @@ func (p *parser) parseArray(key string) error {
 		return p.errAt(p.dec.InputOffset(), key, err)
 	}
 	return nil
+}
+
+// Marshal writes r in the roster file format, PINs as hashes with the
+// roster's salt: what the back office sends a kiosk and what Parse reads.
+func Marshal(r *Roster) ([]byte, error) {
+	type doc struct {
+		Version       string         `json:"version"`
+		PINSalt       string         `json:"pin_salt"`
+		PINIterations int            `json:"pin_iterations"`
+		Settings      fileSettings   `json:"settings"`
+		Roles         []fileRole     `json:"roles"`
+		Employees     []fileEmployee `json:"employees"`
+	}
+	s := r.Settings
+	d := doc{
+		Version:       r.Version,
+		PINSalt:       base64.StdEncoding.EncodeToString(r.KDF.Salt),
+		PINIterations: r.KDF.Iterations,
+		Settings: fileSettings{
+			Nickname: s.Nickname, Timezone: s.Timezone, Language: s.Language, PhotoRotation: s.PhotoRotation,
+			ScreenTimeoutSeconds:  s.ScreenTimeout.Seconds(),
+			SavedScreenSeconds:    s.SavedScreen.Seconds(),
+			PhotoCountdownSeconds: s.PhotoCountdown.Seconds(),
+			PhotoPreviewSeconds:   s.PhotoPreview.Seconds(),
+			MessageScreenSeconds:  s.MessageScreen.Seconds(),
+		},
+		Roles:     []fileRole{},
+		Employees: []fileEmployee{},
+	}
+	for _, ro := range r.Roles() {
+		d.Roles = append(d.Roles, fileRole{ID: ro.ID, Name: ro.Name, FaceFront: ro.FaceFront, ClockFor: ro.ClockFor})
+	}
+	for _, e := range r.employees {
+		active := e.Active
+		d.Employees = append(d.Employees, fileEmployee{
+			ID: e.ID, Number: e.Number, Name: e.Name, Role: e.RoleID, Active: &active,
+			PhotoConsent: e.PhotoConsent, Language: e.Language,
+			PINHash: base64.StdEncoding.EncodeToString(e.PINHash),
+		})
+	}
+	return json.MarshalIndent(d, "", "  ")
 }

@@ -145,3 +145,37 @@ func TestLang(t *testing.T) {
 		t.Error("language cycle wrong")
 	}
 }
+
+func TestMarshalRoundTrip(t *testing.T) {
+	r, err := Parse(strings.NewReader(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), `"pin":`) || strings.Contains(string(b), "4821") {
+		t.Errorf("exported roster holds a clear PIN:\n%s", b)
+	}
+	r2, err := Parse(strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatalf("Parse(Marshal(r)): %v\n%s", err, b)
+	}
+	if r2.Version != r.Version || string(r2.KDF.Salt) != string(r.KDF.Salt) || r2.KDF.Iterations != r.KDF.Iterations || r2.Settings != r.Settings {
+		t.Errorf("round trip changed the roster header or settings:\n%+v\n%+v", r2, r)
+	}
+	if len(r2.Employees()) != 3 || len(r2.Roles()) != 2 {
+		t.Fatalf("round trip: %d employees, %d roles", len(r2.Employees()), len(r2.Roles()))
+	}
+	for i, e := range r.Employees() {
+		e2 := r2.Employees()[i]
+		if e.ID != e2.ID || e.Number != e2.Number || e.Name != e2.Name || e.RoleID != e2.RoleID || e.Active != e2.Active ||
+			e.PhotoConsent != e2.PhotoConsent || e.Language != e2.Language || string(e.PINHash) != string(e2.PINHash) {
+			t.Errorf("employee %d: %+v became %+v", i, e, e2)
+		}
+	}
+	if e, ok := r2.MatchPIN("4821"); !ok || e.Name != "Ana Ruiz" {
+		t.Errorf("PIN no longer matches after the round trip")
+	}
+}
