@@ -60,6 +60,13 @@ type Enroller interface {
 type Kiosk struct {
 	State   kiosk.State      // the state to start in (kiosk.New)
 	Keys    <-chan kiosk.Key // closed when input ends (end of a headless script)
+	// Events brings news from elsewhere: a new roster, the upload status,
+	// the office disabling the device (kiosk.RosterLoaded, NetChanged,
+	// DeviceDisabled). nil: none.
+	Events <-chan kiosk.Event
+	// Committed, if set, is called after punches were durably committed,
+	// so the uploader can send them at once.
+	Committed func()
 	Display Display
 	Camera  Camera // nil: no camera configured
 	Store   Store
@@ -149,6 +156,11 @@ func (k *Kiosk) Run(ctx context.Context) error {
 			ev = kiosk.KeyPress{Key: key}
 		case ev = <-k.results:
 			k.inFlight--
+		case ev = <-k.Events:
+			if n, ok := ev.(kiosk.NetChanged); ok {
+				// The queue's own count is fresher than the uploader's.
+				ev = k.mergeNet(n.Net)
+			}
 		case <-timer.C:
 			ev = kiosk.Tick{}
 		case <-camTick.C:
@@ -264,6 +276,9 @@ func (k *Kiosk) commit(ctx context.Context, c kiosk.Commit) kiosk.Event {
 	} else if n > 0 {
 		k.Logger.Info("removed uploaded photos to free space", "photos", n)
 	}
+	if k.Committed != nil {
+		k.Committed()
+	}
 	return kiosk.Committed{Ref: c.Ref, Punches: saved}
 }
 
@@ -324,13 +339,16 @@ func photoReason(err error) punch.NoPhoto {
 	return punch.CameraError
 }
 
-func (k *Kiosk) netEvent() kiosk.Event {
+// netEvent refreshes the status line's counts from the queue.
+func (k *Kiosk) netEvent() kiosk.Event { return k.mergeNet(k.s.Net) }
+
+// mergeNet takes n's online flag and the queue's counts.
+func (k *Kiosk) mergeNet(n kiosk.Net) kiosk.Event {
 	st, err := k.Store.Stats()
 	if err != nil {
 		k.Logger.Error("reading queue stats failed", "err", err)
-		return kiosk.NetChanged{Net: k.s.Net}
+		return kiosk.NetChanged{Net: n}
 	}
-	n := k.s.Net
 	n.Waiting = st.Waiting
 	n.LastSync = st.LastSync
 	return kiosk.NetChanged{Net: n}
