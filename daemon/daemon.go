@@ -58,8 +58,8 @@ type Enroller interface {
 
 // Kiosk is a kiosk and what it is wired to.
 type Kiosk struct {
-	State   kiosk.State      // the state to start in (kiosk.New)
-	Keys    <-chan kiosk.Key // closed when input ends (end of a headless script)
+	State kiosk.State      // the state to start in (kiosk.New)
+	Keys  <-chan kiosk.Key // closed when input ends (end of a headless script)
 	// Events brings news from elsewhere: a new roster, the upload status,
 	// the office disabling the device (kiosk.RosterLoaded, NetChanged,
 	// DeviceDisabled). nil: none.
@@ -67,12 +67,12 @@ type Kiosk struct {
 	// Committed, if set, is called after punches were durably committed,
 	// so the uploader can send them at once.
 	Committed func()
-	Display Display
-	Camera  Camera // nil: no camera configured
-	Store   Store
-	Buzzer  Buzzer   // nil: silent
-	Enroll  Enroller // nil: no back office configured
-	Logger  *slog.Logger
+	Display   Display
+	Camera    Camera // nil: no camera configured
+	Store     Store
+	Buzzer    Buzzer   // nil: silent
+	Enroll    Enroller // nil: no back office configured
+	Logger    *slog.Logger
 
 	// Now and BootTime are the wall clock and CLOCK_BOOTTIME; nil means
 	// the system's. BootID is the kernel's boot id; empty means read it.
