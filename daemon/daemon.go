@@ -122,6 +122,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 	k.s = k.State
 	k.results = make(chan kiosk.Event, 4)
 
+	k.reclaim()
 	// Tell the machine what the camera and the queue look like now.
 	k.apply(ctx, kiosk.CameraChanged{Status: k.cameraStatus(ctx)})
 	k.apply(ctx, k.netEvent())
@@ -137,7 +138,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 			return nil
 		}
 		ready := keys
-		if k.Scripted && k.s.Busy() {
+		if k.Scripted && !k.s.TakesKeys(k.Now()) {
 			ready = nil
 		}
 		timer.Stop()
@@ -260,7 +261,14 @@ func (k *Kiosk) commit(ctx context.Context, c kiosk.Commit) kiosk.Event {
 		}
 		ps[i] = p
 	}
+	// A commit in progress finishes even when the daemon is being stopped:
+	// the worker is looking at "Saving…".
+	ctx = context.WithoutCancel(ctx)
 	saved, err := k.Store.Commit(ctx, ps, c.Photo)
+	if errors.Is(err, queue.ErrDiskFull) && k.reclaim() > 0 {
+		// Photos the office already has made room: try once more.
+		saved, err = k.Store.Commit(ctx, ps, c.Photo)
+	}
 	if errors.Is(err, queue.ErrDuplicate) {
 		if stored, ok := k.stored(ps); ok {
 			k.Logger.Info("retried punches were already saved", "punch_id", ps[0].ID)
@@ -271,15 +279,23 @@ func (k *Kiosk) commit(ctx context.Context, c kiosk.Commit) kiosk.Event {
 		k.Logger.Error("punch not saved", "punch_id", ps[0].ID, "punches", len(ps), "err", err)
 		return kiosk.CommitFailed{Ref: c.Ref, Punches: ps, DiskFull: errors.Is(err, queue.ErrDiskFull)}
 	}
-	if n, err := k.Store.Reclaim(); err != nil {
-		k.Logger.Warn("reclaiming space failed", "err", err)
-	} else if n > 0 {
-		k.Logger.Info("removed uploaded photos to free space", "photos", n)
-	}
+	k.reclaim()
 	if k.Committed != nil {
 		k.Committed()
 	}
 	return kiosk.Committed{Ref: c.Ref, Punches: saved}
+}
+
+// reclaim removes photos the office already has when space runs low, and
+// returns how many it removed.
+func (k *Kiosk) reclaim() int {
+	n, err := k.Store.Reclaim()
+	if err != nil {
+		k.Logger.Warn("reclaiming space failed", "err", err)
+	} else if n > 0 {
+		k.Logger.Info("removed uploaded photos to free space", "photos", n)
+	}
+	return n
 }
 
 // stored reads back punches that the store already holds, all or none.
@@ -310,9 +326,11 @@ func (k *Kiosk) capture(ctx context.Context, c kiosk.Capture) kiosk.Event {
 
 func (k *Kiosk) enroll(ctx context.Context, e kiosk.Enroll) kiosk.Event {
 	if k.Enroll == nil {
-		return kiosk.Enrolled{Problem: kiosk.EnrollNoServer}
+		return kiosk.Enrolled{Ref: e.Ref, Problem: kiosk.EnrollNoServer}
 	}
-	return kiosk.Enrolled{Problem: k.Enroll.Enroll(ctx, e.Code)}
+	ctx, cancel := context.WithTimeout(ctx, kiosk.EnrollTimeout)
+	defer cancel()
+	return kiosk.Enrolled{Ref: e.Ref, Problem: k.Enroll.Enroll(ctx, e.Code)}
 }
 
 func (k *Kiosk) cameraStatus(ctx context.Context) punch.NoPhoto {

@@ -152,7 +152,7 @@ func TestScriptedPunches(t *testing.T) {
 		t.Errorf("photo of the first punch: %d bytes, %v; want a JPEG", len(photo), err)
 	}
 	names := strings.Join(disp.names(), " ")
-	for _, want := range []string{"idle pin greet camera preview saved pin", "crew crew-confirm saving saved", "pin message"} {
+	for _, want := range []string{"idle pin greet camera preview saved idle pin", "crew crew-confirm saving saved", "pin message"} {
 		if !strings.Contains(names, want) {
 			t.Errorf("screens %q lack the sequence %q", names, want)
 		}
@@ -276,5 +276,85 @@ func TestCameraRecovers(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// cancellingStore is a queue that sees the daemon being stopped in the
+// middle of a commit.
+type cancellingStore struct {
+	*queue.DB
+	cancel context.CancelFunc
+}
+
+func (c *cancellingStore) Commit(ctx context.Context, ps []punch.Punch, photo []byte) ([]punch.Punch, error) {
+	c.cancel()
+	return c.DB.Commit(ctx, ps, photo)
+}
+
+func TestStopFinishesTheCommitInProgress(t *testing.T) {
+	db := openQueue(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	disp := newScreens()
+	k := &Kiosk{
+		State:   kiosk.New(kiosk.Ready, testRoster(t), nil, "", kiosk.Net{}, time.Now()),
+		Keys:    script("3333##"),
+		Display: disp,
+		Store:   &cancellingStore{DB: db, cancel: cancel},
+	}
+	if err := k.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := db.Stats(); st.Total != 1 {
+		t.Errorf("%d punches stored after a stop during the commit, want 1", st.Total)
+	}
+	if out := disp.buf.String(); strings.Contains(out, "NOT saved") || !strings.Contains(out, "Clocked IN") {
+		t.Errorf("screens:\n%s\nwant the punch saved", out)
+	}
+}
+
+// reclaimingStore is a queue whose disk is full until uploaded photos are
+// removed.
+type reclaimingStore struct {
+	*queue.DB
+	failed, freed bool
+}
+
+func (r *reclaimingStore) Commit(ctx context.Context, ps []punch.Punch, photo []byte) ([]punch.Punch, error) {
+	if !r.freed {
+		r.failed = true
+		return nil, fmt.Errorf("queue: write photo: %w", queue.ErrDiskFull)
+	}
+	return r.DB.Commit(ctx, ps, photo)
+}
+
+func (r *reclaimingStore) Reclaim() (int, error) {
+	if r.failed && !r.freed {
+		r.freed = true
+		return 3, nil
+	}
+	return 0, nil
+}
+
+func TestFullDiskReclaimsAndRetries(t *testing.T) {
+	db := openQueue(t)
+	disp := newScreens()
+	store := &reclaimingStore{DB: db}
+	k := &Kiosk{
+		State:    kiosk.New(kiosk.Ready, testRoster(t), nil, "", kiosk.Net{}, time.Now()),
+		Keys:     script("3333##"),
+		Display:  disp,
+		Store:    store,
+		Scripted: true,
+	}
+	runKiosk(t, k)
+	if !store.failed || !store.freed {
+		t.Errorf("store failed=%v freed=%v; want a full disk, then room made", store.failed, store.freed)
+	}
+	if out := disp.buf.String(); strings.Contains(out, "NOT saved") || !strings.Contains(out, "Clocked IN") {
+		t.Errorf("screens:\n%s\nwant the punch saved after reclaiming space", out)
+	}
+	if st, _ := db.Stats(); st.Total != 1 {
+		t.Errorf("%d punches stored, want 1", st.Total)
 	}
 }

@@ -60,8 +60,12 @@ type RosterLoaded struct {
 	Status map[string]LastPunch
 }
 
-// Enrolled is the result of an Enroll effect. Problem is empty on success.
-type Enrolled struct{ Problem EnrollProblem }
+// Enrolled is the result of the Enroll effect with the same Ref. Problem
+// is empty on success.
+type Enrolled struct {
+	Ref     int
+	Problem EnrollProblem
+}
 
 // DeviceDisabled says the back office disabled this device.
 type DeviceDisabled struct{}
@@ -126,8 +130,12 @@ type Commit struct {
 	Photo   []byte
 }
 
-// Enroll asks the runner to enrol the device with a setup code.
-type Enroll struct{ Code string }
+// Enroll asks the runner to enrol the device with a setup code; answer
+// Enrolled with the same Ref.
+type Enroll struct {
+	Ref  int
+	Code string
+}
 
 // Sound asks for a beep.
 type Sound struct{ Kind SoundKind }

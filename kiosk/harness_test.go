@@ -278,6 +278,19 @@ func commitFails(diskFull bool) act {
 	}
 }
 
+// enrolled answers the last Enroll effect.
+func enrolled(p EnrollProblem) act {
+	return func(k *kt) {
+		k.t.Helper()
+		e, ok := lastOf[Enroll](k)
+		if !ok {
+			k.t.Fatalf("no Enroll effect to answer; effects %#v", k.all)
+		}
+		k.all = k.all[:0]
+		k.ev(Enrolled{Ref: e.Ref, Problem: p})
+	}
+}
+
 // check runs an arbitrary assertion.
 func check(f func(k *kt)) act { return f }
 

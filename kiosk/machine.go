@@ -41,6 +41,15 @@ const (
 	// CaptureTimeout bounds the wait for a photo: a camera that hangs
 	// must not hold up the punch.
 	CaptureTimeout = 5 * time.Second
+	// EnrollTimeout bounds the wait for the back office to answer a setup
+	// code.
+	EnrollTimeout = 30 * time.Second
+	// SavedMinimum is how long "Saved" stays up whatever is pressed: keys
+	// pressed during a slow save, or a bouncing key, must not hide it.
+	SavedMinimum = time.Second
+	// WrongPINMemory is how long a wrong PIN counts towards a lockout:
+	// four typos over a day are not an attack.
+	WrongPINMemory = 10 * time.Minute
 )
 
 type phase int
@@ -90,6 +99,8 @@ type State struct {
 	deadline    time.Time // when the current screen gives way (zero: never)
 	ref         int       // Ref of the effect whose answer the machine awaits
 	wrong       int       // wrong PINs in a row
+	lastWrong   time.Time // when the last wrong PIN was typed
+	savedAt     time.Time // when "Saved" appeared
 	lockLevel   int       // lockouts since the last right PIN
 	lockedUntil time.Time
 
@@ -164,6 +175,22 @@ func (s State) Busy() bool {
 	return false
 }
 
+// savedMinimum is how long "Saved" ignores keys: SavedMinimum, or the
+// whole saved screen if that is shorter.
+func (s *State) savedMinimum() time.Duration {
+	return min(SavedMinimum, s.settings().SavedScreen)
+}
+
+// TakesKeys reports whether a key pressed now would count: not while the
+// kiosk is busy, nor while "Saved" has only just appeared. A script (the
+// headless mode) holds its next key until then.
+func (s State) TakesKeys(now time.Time) bool {
+	if s.Busy() {
+		return false
+	}
+	return s.phase != phSaved || now.Sub(s.savedAt) >= s.savedMinimum()
+}
+
 // Step is the kiosk: it applies ev at time now to s and returns the new
 // state and the effects to carry out, in order.
 func Step(s State, ev Event, now time.Time) (State, []Effect) {
@@ -225,7 +252,7 @@ func Step(s State, ev Event, now time.Time) (State, []Effect) {
 			s.toRest(now, emit)
 		}
 	case Enrolled:
-		if s.phase == phEnrolling {
+		if s.phase == phEnrolling && ev.Ref == s.ref {
 			if ev.Problem == EnrollOK {
 				s.Mode = Ready
 				s.toRest(now, emit)
@@ -235,9 +262,10 @@ func Step(s State, ev Event, now time.Time) (State, []Effect) {
 		}
 	case DeviceDisabled:
 		s.Mode = Disabled
-		if s.phase == phSaving || s.phase == phPreview {
-			// A commit is in flight: let the worker learn whether it was
-			// saved; the disabled screen follows the answer.
+		if s.phase == phSaving || s.phase == phPreview || s.phase == phNotSaved {
+			// A punch made before is in flight or may be retried: let the
+			// worker learn whether it was saved; the disabled screen
+			// follows.
 			break
 		}
 		s.toRest(now, emit)
@@ -258,7 +286,7 @@ func (s *State) toRest(now time.Time, emit func(...Effect)) {
 	}
 	*s = State{
 		Mode: s.Mode, Roster: s.Roster, Status: s.Status, Camera: s.Camera, Net: s.Net,
-		wrong: s.wrong, lockLevel: s.lockLevel, lockedUntil: s.lockedUntil, ref: s.ref,
+		wrong: s.wrong, lastWrong: s.lastWrong, lockLevel: s.lockLevel, lockedUntil: s.lockedUntil, ref: s.ref,
 	}
 	s.lang = s.settings().Language
 	s.phase = s.rest()
@@ -298,6 +326,7 @@ func (s *State) tick(now time.Time, emit func(...Effect)) {
 		if !now.Before(s.langUntil) {
 			s.lang = s.settings().Language
 			s.langUntil = time.Time{}
+			s.langChosen = false
 		}
 		s.idleDeadline(now)
 	case phMessage:
@@ -333,10 +362,20 @@ func (s *State) tick(now time.Time, emit func(...Effect)) {
 		}
 	case phSaving:
 		// No timeout: the worker must learn whether the punch was saved.
+	case phSaved:
+		// Wake once when keys count again, then when the screen goes.
+		if end := s.savedAt.Add(s.settings().SavedScreen); now.Before(end) {
+			s.deadline = end
+			return
+		}
+		s.toRest(now, emit)
 	case phSetup:
 		s.entry = ""
 		s.deadline = time.Time{}
 		s.lang = s.settings().Language
+	case phEnrolling:
+		// The office never answered; a later answer is ignored (Ref).
+		s.message(now, emit, "", "enroll.unreachable", "", IconError, phSetup)
 	default:
 		s.toRest(now, emit)
 	}
@@ -369,7 +408,9 @@ func (s *State) countdownDeadline(now time.Time) {
 }
 
 func (s *State) key(k Key, now time.Time, emit func(...Effect)) {
-	if s.Mode == Disabled {
+	if s.Mode == Disabled && s.phase != phNotSaved {
+		// Nothing new is punched; a punch made before the office
+		// disabled the device may still be saved (phNotSaved's retry).
 		return
 	}
 	if s.phase == phLocked {
@@ -403,10 +444,11 @@ func (s *State) key(k Key, now time.Time, emit func(...Effect)) {
 	case phPIN:
 		s.keyPIN(k, now, emit)
 	case phMessage:
-		// Any key dismisses a message; a digit also starts typing.
+		// Any key dismisses a message; a key that starts something
+		// (a digit, IN, OUT, Clock For) also does what it says.
 		next := s.msgNext
 		s.leaveMessage(now, emit)
-		if k.IsDigit() && (next == phPIN || next == phIdle || next == phSetup) {
+		if next == phSetup && k.IsDigit() || next != phSetup && startsSession(k) {
 			s.key(k, now, emit)
 		}
 	case phGreet:
@@ -422,9 +464,12 @@ func (s *State) key(k Key, now time.Time, emit func(...Effect)) {
 			s.timeout(now)
 		}
 	case phSaved:
+		if now.Sub(s.savedAt) < s.savedMinimum() {
+			return
+		}
 		// The next worker need not wait for the saved screen to go.
 		s.toRest(now, emit)
-		if k.IsDigit() || k == KeyIn || k == KeyOut || k == KeyClockFor {
+		if startsSession(k) {
 			s.key(k, now, emit)
 		}
 	case phNotSaved:
@@ -449,6 +494,11 @@ func (s *State) key(k Key, now time.Time, emit func(...Effect)) {
 			s.timeout(now)
 		}
 	}
+}
+
+// startsSession reports whether k, pressed at idle, starts a session.
+func startsSession(k Key) bool {
+	return k.IsDigit() || k == KeyIn || k == KeyOut || k == KeyClockFor
 }
 
 func (s *State) keyIdle(k Key, now time.Time, emit func(...Effect)) {
@@ -503,10 +553,11 @@ func (s *State) keySetup(k Key, now time.Time, emit func(...Effect)) {
 			s.message(now, emit, "setup.prompt", "setup.too_short", "", IconError, phSetup)
 			return
 		}
-		emit(Sound{SoundKey}, Enroll{Code: s.entry})
+		s.ref++
+		emit(Sound{SoundKey}, Enroll{Ref: s.ref, Code: s.entry})
 		s.entry = ""
 		s.phase = phEnrolling
-		s.deadline = time.Time{}
+		s.deadline = now.Add(EnrollTimeout)
 	}
 }
 
@@ -568,6 +619,10 @@ func (s *State) keyPIN(k Key, now time.Time, emit func(...Effect)) {
 }
 
 func (s *State) wrongPIN(now time.Time, emit func(...Effect)) {
+	if now.Sub(s.lastWrong) > WrongPINMemory {
+		s.wrong = 0
+	}
+	s.lastWrong = now
 	s.wrong++
 	if s.wrong < WrongPINsBeforeLock {
 		s.message(now, emit, "pin.unknown", "pin.try_again", "", IconError, phPIN)
@@ -691,7 +746,8 @@ func (s *State) retry(now time.Time, emit func(...Effect)) {
 
 func (s *State) showSaved(now time.Time, emit func(...Effect)) {
 	s.phase = phSaved
-	s.deadline = now.Add(s.settings().SavedScreen)
+	s.savedAt = now
+	s.deadline = now.Add(s.savedMinimum())
 	emit(Sound{SoundSaved})
 }
 

@@ -96,10 +96,11 @@ func TestWorkerPunch(t *testing.T) {
 		name: "typing starts the camera and returning to idle stops it",
 		acts: []act{keys("2"), emitted(CameraOn{}), keys("*"), keys("*"), emitted(CameraOff{})},
 	}, {
-		name: "the next worker can type over the saved screen",
+		name: "the next worker can type over the saved screen, once it has been seen",
 		acts: []act{
 			keys("3333##"), commitOK(), screen(ScreenSaved),
-			keys("2"), screen(ScreenPIN, "•"), noText("••"),
+			keys("2"), screen(ScreenSaved), // a key pressed while saving, or a bounce, must not hide "Saved"
+			wait(SavedMinimum), keys("2"), screen(ScreenPIN, "•"), noText("••"),
 		},
 	}}
 	for _, tc := range tests {
@@ -132,6 +133,12 @@ func TestWrongPIN(t *testing.T) {
 	})
 	t.Run("a digit dismisses the message and counts", func(t *testing.T) {
 		run(t, ready(t), keys("9999#3"), screen(ScreenPIN, "•"), keys("333#"), screen(ScreenGreet, "Carla"))
+	})
+	t.Run("wrong PINs long ago do not count towards a lockout", func(t *testing.T) {
+		k := ready(t)
+		run(t, k, keys(strings.Repeat("9999#", 4)), wait(WrongPINMemory+time.Minute),
+			keys("9999#"), screen(ScreenMessage, "PIN not recognized"),
+			keys(strings.Repeat("9999#", 3)), screen(ScreenMessage), keys("9999#"), screen(ScreenLocked))
 	})
 	t.Run("five wrong PINs lock the keypad with a countdown that doubles", func(t *testing.T) {
 		k := ready(t)
@@ -341,6 +348,8 @@ func TestClockFor(t *testing.T) {
 			keys("2222#"), noText("Clock For"), keys("f"), screen(ScreenMessage, "Not allowed", "cannot Clock For"), emitted(Sound{SoundError}),
 			wait(3 * time.Second), screen(ScreenIdle),
 			keys("2222f"), screen(ScreenMessage, "Not allowed"),
+			// IN pressed on the message does what it says.
+			keys("i"), screen(ScreenPIN, "Clock IN: enter your PIN"),
 		},
 	}, {
 		name: "crew members already IN are marked on the confirmation",
@@ -385,15 +394,23 @@ func TestProvisioning(t *testing.T) {
 				t.Errorf("Enroll effect = %+v, want code 482913", e)
 			}
 		}),
-		event(Enrolled{EnrollWrongCode}), screen(ScreenMessage, "Setup code not accepted"),
+		enrolled(EnrollWrongCode), screen(ScreenMessage, "Setup code not accepted"),
 		wait(3*time.Second), screen(ScreenSetupCode),
-		keys("482913#"), event(Enrolled{EnrollExpired}), screen(ScreenMessage, "expired"),
-		keys("*"), keys("482913#"), event(Enrolled{EnrollUnreachable}), screen(ScreenMessage, "Cannot reach the office"),
-		keys("*"), keys("5555#"), event(Enrolled{EnrollOK}), screen(ScreenIdle, "Waiting for the employee list"),
+		keys("482913#"), enrolled(EnrollExpired), screen(ScreenMessage, "expired"),
+		keys("*"), keys("482913#"), enrolled(EnrollUnreachable), screen(ScreenMessage, "Cannot reach the office"),
+		keys("*"), keys("5555#"), enrolled(EnrollOK), screen(ScreenIdle, "Waiting for the employee list"),
 		keys("1"), screen(ScreenMessage, "No employee list"), wait(3*time.Second),
 		event(RosterLoaded{Roster: testRoster(t)}), screen(ScreenIdle, "Main St trailer"), noText("Waiting for"),
 		keys("3333#"), screen(ScreenGreet, "Carla"),
 	)
+	t.Run("an office that never answers", func(t *testing.T) {
+		k := newKT(t, New(Unprovisioned, nil, nil, punch.PhotoTaken, Net{}, start))
+		var ref int
+		run(t, k, keys("4567#"), check(func(k *kt) { e, _ := lastOf[Enroll](k); ref = e.Ref }),
+			wait(EnrollTimeout), screen(ScreenMessage, "Cannot reach the office"),
+			wait(3*time.Second), screen(ScreenSetupCode))
+		run(t, k, event(Enrolled{Ref: ref}), screen(ScreenSetupCode)) // too late: ignored
+	})
 	t.Run("a half-typed code is cleared after the timeout", func(t *testing.T) {
 		k := newKT(t, New(Unprovisioned, nil, nil, punch.PhotoTaken, Net{}, start))
 		run(t, k, keys("123"), wait(20*time.Second), keys("4567#"), check(func(k *kt) {
@@ -423,6 +440,10 @@ func TestDisabled(t *testing.T) {
 
 	t.Run("disabled during a session", func(t *testing.T) {
 		run(t, ready(t), keys("3333#"), event(DeviceDisabled{}), screen(ScreenDisabled), keys("#"), notEmitted(Commit{}))
+	})
+	t.Run("disabled on NOT saved: the punch made before may still be retried", func(t *testing.T) {
+		run(t, ready(t), keys("3333##"), commitFails(true), event(DeviceDisabled{}), screen(ScreenNotSaved, "# Try again"),
+			keys("#"), emitted(Commit{}), commitOK(), screen(ScreenSaved), wait(3*time.Second), screen(ScreenDisabled))
 	})
 	t.Run("disabled while a punch is saving: the worker still learns it was saved", func(t *testing.T) {
 		run(t, ready(t), keys("3333##"), event(DeviceDisabled{}), screen(ScreenSaving),
@@ -490,6 +511,9 @@ func TestLanguages(t *testing.T) {
 	t.Run("language chosen at idle lapses if nobody punches", func(t *testing.T) {
 		run(t, ready(t), keys("l"), screen(ScreenIdle, "domingo, 22 de noviembre", "Sin conexión"), wait(20*time.Second), screen(ScreenIdle, "Sunday"))
 	})
+	t.Run("a language chosen at idle and left does not stick to the next worker", func(t *testing.T) {
+		run(t, ready(t), keys("l"), wait(25*time.Second), keys("6666#"), screen(ScreenGreet, "Hola, Luis Mora"))
+	})
 	t.Run("an employee who prefers Spanish is greeted in Spanish", func(t *testing.T) {
 		run(t, ready(t), keys("6666#"), screen(ScreenGreet, "Hola, Luis Mora"), keys("l"), screen(ScreenGreet, "Hello, Luis Mora"))
 	})
@@ -519,6 +543,22 @@ func TestCatalog(t *testing.T) {
 			if verbs(s) != verbs(en) {
 				t.Errorf("%s: %s has verbs %q, English %q", id, l, verbs(s), verbs(en))
 			}
+		}
+	}
+	// Message IDs the machine builds at run time.
+	var built []Msg
+	for _, d := range []punch.Direction{punch.In, punch.Out} {
+		built = append(built, Msg("dir."+d), Msg("confirm.again_"+d), Msg("greet."+d+"_since"))
+	}
+	for _, p := range []EnrollProblem{EnrollWrongCode, EnrollExpired, EnrollRateLimited, EnrollUnreachable, EnrollNoServer} {
+		built = append(built, Msg("enroll."+p))
+	}
+	for _, r := range []punch.NoPhoto{punch.NoCamera, punch.CameraPermission, punch.CameraError} {
+		built = append(built, noPhotoLine(r))
+	}
+	for _, id := range built {
+		if _, ok := catalog[id]; !ok {
+			t.Errorf("message %s is used but not in the catalog", id)
 		}
 	}
 	if got := T(roster.Spanish, "no.such.message"); got != "no.such.message" {

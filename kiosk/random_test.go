@@ -24,8 +24,13 @@ func TestRandomKeys(t *testing.T) {
 	for seed := uint64(1); seed <= 4; seed++ {
 		rng := rand.New(rand.NewPCG(seed, seed*7))
 		k := ready(t)
+		if seed == 4 {
+			// A new kiosk: setup codes, enrolment, then a roster.
+			k = newKT(t, New(Unprovisioned, nil, nil, punch.PhotoTaken, Net{}, start))
+		}
+		list := testRoster(t)
 		const keyset = "0123456789#*iofl1111222233334444"
-		var capture, commit []Event
+		var capture, commit, enroll []Event
 		for i := 0; i < n; i++ {
 			var ev Event
 			switch r := rng.IntN(100); {
@@ -40,8 +45,14 @@ func TestRandomKeys(t *testing.T) {
 				ev, commit = commit[0], commit[1:]
 			case r < 96:
 				ev = CameraChanged{[]punch.NoPhoto{punch.PhotoTaken, punch.NoCamera, punch.CameraError, punch.CameraPermission}[rng.IntN(4)]}
-			case r < 98:
+			case r < 97:
 				ev = NetChanged{Net{Online: rng.IntN(2) == 0, Waiting: rng.IntN(100), LastSync: k.now.Add(-time.Hour)}}
+			case r < 98 && len(enroll) > 0:
+				ev, enroll = enroll[0], enroll[1:]
+			case r < 98:
+				ev = RosterLoaded{Roster: list, Status: k.s.Status}
+			case seed == 3 && i == n/2:
+				ev = DeviceDisabled{} // the second half on a disabled kiosk
 			default:
 				k.now = k.now.Add(time.Duration(rng.IntN(20)) * time.Minute)
 				ev = Tick{}
@@ -72,6 +83,9 @@ func TestRandomKeys(t *testing.T) {
 					} else {
 						capture = append(capture, PhotoTaken{Ref: f.Ref, JPEG: k.jpeg})
 					}
+				case Enroll:
+					p := []EnrollProblem{EnrollOK, EnrollWrongCode, EnrollExpired, EnrollUnreachable}[rng.IntN(4)]
+					enroll = append(enroll, Enrolled{Ref: f.Ref, Problem: p})
 				case Commit:
 					if len(f.Punches) == 0 {
 						t.Fatalf("seed %d step %d: empty commit", seed, i)
@@ -86,7 +100,7 @@ func TestRandomKeys(t *testing.T) {
 		}
 		// Keys stop. Answer what is pending (a failed commit is given up
 		// with * as a worker would), then let time pass.
-		for _, ev := range append(capture, commit...) {
+		for _, ev := range append(append(capture, commit...), enroll...) {
 			k.ev(ev)
 		}
 		for i := 0; i < 10; i++ {
@@ -101,7 +115,14 @@ func TestRandomKeys(t *testing.T) {
 			}
 			run(t, k, wait(20*time.Minute))
 		}
-		if sc := k.s.Screen(k.now); sc.Name != ScreenIdle || !k.s.AtRest() {
+		want := ScreenIdle
+		switch k.s.Mode {
+		case Disabled:
+			want = ScreenDisabled
+		case Unprovisioned:
+			want = ScreenSetupCode
+		}
+		if sc := k.s.Screen(k.now); sc.Name != want || !k.s.AtRest() {
 			t.Errorf("seed %d: not back at idle once the keys stopped: %s", seed, dump(sc))
 		}
 	}

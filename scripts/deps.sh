@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks, and where it can installs, what building and testing siteclock
-# needs on Debian: Go (1.25 or newer), a C compiler and libc headers for cgo
+# needs on Debian: Go (1.26 or newer), a C compiler and libc headers for cgo
 # (github.com/mattn/go-sqlite3), and the Go modules.
 # As root it installs missing Debian packages with apt-get; otherwise it says
 # what to install.

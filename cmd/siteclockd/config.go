@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -118,10 +117,4 @@ func parseLevel(s string) (slog.Level, error) {
 		return l, fmt.Errorf("log_level %q is not one of debug, info, warn, error", s)
 	}
 	return l, nil
-}
-
-// fileExists reports whether path names an existing file.
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

@@ -352,8 +352,8 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	inputDone := make(chan error, 1)
 	go func() {
 		err := input(ctx)
+		inputDone <- err // before close: Run may return as soon as keys closes
 		close(keys)
-		inputDone <- err
 		if errors.Is(err, device.ErrQuit) {
 			cancel()
 		}
