@@ -26,6 +26,21 @@ const (
 	PathGoodbye = "/api/device/v1/goodbye"
 )
 
+// Headers and media types of the device API.
+const (
+	// HeaderPunchID names, on a photo upload, the punch the photo belongs to.
+	HeaderPunchID = "X-Punch-ID"
+	// ContentTypeJSON is the type of every request and response body but
+	// a photo's.
+	ContentTypeJSON = "application/json"
+	// ContentTypeJPEG is the type of a photo upload.
+	ContentTypeJPEG = "image/jpeg"
+)
+
+// RosterETag is the HTTP entity tag of a roster version: the version in
+// double quotes. A kiosk sends it back as If-None-Match.
+func RosterETag(version string) string { return `"` + version + `"` }
+
 // Limits the server enforces.
 const (
 	MaxBodyBytes    = 1 << 20 // JSON bodies
@@ -135,6 +150,7 @@ const (
 	ErrUnauthorized = "unauthorized" // no token, or a token the server does not know
 	ErrDisabled     = "disabled"     // the device is disabled and has said goodbye
 	ErrForbidden    = "forbidden"    // authenticated, but not allowed
+	ErrConflict     = "conflict"     // contradicts what the server holds (a photo for a punch that names another)
 	ErrNotFound     = "not_found"    // no such thing
 	ErrInternal     = "internal"     // the server failed; retry later
 )

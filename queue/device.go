@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"errors"
 	"time"
 )
 
@@ -34,4 +35,16 @@ func (db *DB) SetDevice(d Device) error {
 	}
 	_, err := db.sql.Exec(`UPDATE device SET provisioned = ?, disabled = ?, last_sync_ns = ? WHERE id = 1`, d.Provisioned, d.Disabled, last)
 	return db.wrap("store device state", err)
+}
+
+// MarkSynced records a successful contact with the back office at the time
+// at, even one that acknowledged nothing (no punch was waiting), so that
+// the status line's last sync tells an idle kiosk that is online from one
+// that is not. It moves the last sync forward only, never back.
+func (db *DB) MarkSynced(at time.Time) error {
+	if at.IsZero() {
+		return errors.New("queue: mark synced: no time given")
+	}
+	_, err := db.sql.Exec(`UPDATE device SET last_sync_ns = ?1 WHERE id = 1 AND (last_sync_ns IS NULL OR last_sync_ns < ?1)`, at.UnixNano())
+	return db.wrap("record last sync", err)
 }

@@ -84,4 +84,15 @@ CREATE TABLE employees (
 	pin_hash      BLOB    NOT NULL CHECK (length(pin_hash) = 32)
 );
 `,
+	// 2: refusals. The back office may refuse a punch, or a photo, for good
+	// (an unknown employee, say). It is then kept for a person to see, no
+	// longer waits for upload, and is never retried. NULL: not refused.
+	`
+ALTER TABLE punches ADD COLUMN rejected_at_ns INTEGER;
+ALTER TABLE punches ADD COLUMN rejected_reason TEXT;
+ALTER TABLE punches ADD COLUMN photo_rejected_at_ns INTEGER;
+ALTER TABLE punches ADD COLUMN photo_rejected_reason TEXT;
+CREATE INDEX punches_rejected ON punches (seq)
+	WHERE rejected_at_ns IS NOT NULL OR photo_rejected_at_ns IS NOT NULL;
+`,
 }

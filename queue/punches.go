@@ -52,10 +52,19 @@ func (db *DB) Punch(id string) (punch.Punch, error) {
 	return p, nil
 }
 
-// Unsent returns up to limit punches the back office has not acknowledged,
-// oldest (lowest Seq) first. limit <= 0 means all of them.
+// What waits for upload: neither acknowledged nor refused for good (see
+// MarkRejected). The photo of a refused punch does not wait either: it stays
+// on the kiosk with its punch.
+const (
+	waitingSQL      = "sent_at_ns IS NULL AND rejected_at_ns IS NULL"
+	photoWaitingSQL = "photo <> '' AND photo_sent_at_ns IS NULL AND photo_rejected_at_ns IS NULL AND rejected_at_ns IS NULL"
+)
+
+// Unsent returns up to limit punches waiting for the back office (neither
+// acknowledged nor refused), oldest (lowest Seq) first. limit <= 0 means
+// all of them.
 func (db *DB) Unsent(limit int) ([]punch.Punch, error) {
-	return db.list("list unsent punches", "sent_at_ns IS NULL", limit)
+	return db.list("list unsent punches", waitingSQL, limit)
 }
 
 // All returns up to limit punches, sent or not, oldest first. limit <= 0
@@ -64,10 +73,36 @@ func (db *DB) All(limit int) ([]punch.Punch, error) {
 	return db.list("list punches", "1", limit)
 }
 
-// UnsentPhotos returns up to limit punches whose photo the back office has
-// not acknowledged, oldest first. limit <= 0 means all of them.
+// UnsentPhotos returns up to limit punches whose photo waits for the back
+// office (not acknowledged, not refused, and its punch not refused), oldest
+// first. limit <= 0 means all of them.
 func (db *DB) UnsentPhotos(limit int) ([]punch.Punch, error) {
-	return db.list("list unsent photos", "photo <> '' AND photo_sent_at_ns IS NULL", limit)
+	return db.list("list unsent photos", photoWaitingSQL, limit)
+}
+
+// PhotosToUpload is UnsentPhotos restricted to punches the back office has
+// acknowledged: the uploader sends a photo only after its punch. The punch
+// names its photo by the hash of the file, and Reclaim may remove the file
+// once the photo is acknowledged, so a photo sent first could leave its
+// punch unable to name it.
+func (db *DB) PhotosToUpload(limit int) ([]punch.Punch, error) {
+	return db.list("list photos to upload", photoWaitingSQL+" AND sent_at_ns IS NOT NULL", limit)
+}
+
+// LastUsedBy returns the employee ID of whoever last used the kiosk: the
+// foreman of a Clock For punch, else the employee who punched; "" when no
+// punch was ever committed.
+func (db *DB) LastUsedBy() (string, error) {
+	var id string
+	err := db.sql.QueryRow(`SELECT CASE WHEN clocked_by <> '' THEN clocked_by ELSE employee_id END
+		FROM punches ORDER BY seq DESC LIMIT 1`).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", db.wrap("read last user", err)
+	}
+	return id, nil
 }
 
 func (db *DB) list(op, where string, limit int) ([]punch.Punch, error) {
@@ -223,9 +258,10 @@ func (db *DB) Statuses() (map[string]Status, error) {
 
 // Stats summarises the queue for the status line and the back office.
 type Stats struct {
-	Waiting       int       // punches not yet acknowledged
+	Waiting       int       // punches waiting for upload (not acknowledged, not refused)
 	OldestWaiting time.Time // wall time of the oldest waiting punch; zero when none
-	PhotosWaiting int       // photos not yet acknowledged
+	PhotosWaiting int       // photos waiting for upload
+	Rejected      int       // punches whose punch or photo the back office refused for good (see Rejected)
 	LastSync      time.Time // last acknowledgement from the back office; zero when never
 	Total         int       // punches ever committed on this database (the highest Seq: rows are never deleted)
 }
@@ -238,12 +274,13 @@ func (db *DB) Stats() (Stats, error) {
 		lastSync      *int64
 	)
 	err := db.sql.QueryRow(`SELECT
-		(SELECT count(*) FROM punches WHERE sent_at_ns IS NULL),
-		(SELECT at_ns FROM punches WHERE sent_at_ns IS NULL ORDER BY seq LIMIT 1),
-		(SELECT at_offset FROM punches WHERE sent_at_ns IS NULL ORDER BY seq LIMIT 1),
-		(SELECT count(*) FROM punches WHERE photo <> '' AND photo_sent_at_ns IS NULL),
+		(SELECT count(*) FROM punches WHERE `+waitingSQL+`),
+		(SELECT at_ns FROM punches WHERE `+waitingSQL+` ORDER BY seq LIMIT 1),
+		(SELECT at_offset FROM punches WHERE `+waitingSQL+` ORDER BY seq LIMIT 1),
+		(SELECT count(*) FROM punches WHERE `+photoWaitingSQL+`),
+		(SELECT count(*) FROM punches WHERE rejected_at_ns IS NOT NULL OR photo_rejected_at_ns IS NOT NULL),
 		(SELECT last_sync_ns FROM device WHERE id = 1),
-		(SELECT coalesce(max(seq), 0) FROM punches)`).Scan(&s.Waiting, &oldNS, &oldOff, &s.PhotosWaiting, &lastSync, &s.Total)
+		(SELECT coalesce(max(seq), 0) FROM punches)`).Scan(&s.Waiting, &oldNS, &oldOff, &s.PhotosWaiting, &s.Rejected, &lastSync, &s.Total)
 	if err != nil {
 		return Stats{}, db.wrap("read stats", err)
 	}

@@ -169,3 +169,18 @@ func (db *DB) readRoster() (*roster.Roster, error) {
 	}
 	return r, nil
 }
+
+// RosterVersion returns the version of the stored roster, "" when none has
+// been loaded: what the kiosk reports at every check-in, without reading
+// the whole roster.
+func (db *DB) RosterVersion() (string, error) {
+	var v string
+	err := db.sql.QueryRow(`SELECT version FROM roster_meta WHERE id = 1`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", db.wrap("read roster version", err)
+	}
+	return v, nil
+}
