@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -94,6 +95,7 @@ type Kiosk struct {
 	// screen is up and again whenever the line changes (for systemd).
 	Status func(line string)
 
+	camera   atomic.Value // punch.NoPhoto: the camera status, for CameraStatus
 	s        kiosk.State
 	results  chan kiosk.Event
 	inFlight int // captures and enrolments whose answer is awaited
@@ -179,6 +181,13 @@ func (k *Kiosk) Run(ctx context.Context) error {
 	}
 }
 
+// CameraStatus is the camera's status as the kiosk last saw it (for the
+// back office's device list); safe to call from any goroutine.
+func (k *Kiosk) CameraStatus() punch.NoPhoto {
+	st, _ := k.camera.Load().(punch.NoPhoto)
+	return st
+}
+
 // apply steps the machine with ev and carries out the effects. The answers
 // of synchronous effects (commits) are applied before apply returns, so no
 // key can come between a commit and its answer.
@@ -188,6 +197,7 @@ func (k *Kiosk) apply(ctx context.Context, ev kiosk.Event) {
 		var fx []kiosk.Effect
 		k.s, fx = kiosk.Step(k.s, pending[0], k.Now())
 		pending = pending[1:]
+		k.camera.Store(k.s.Camera)
 		for _, f := range fx {
 			if _, ok := f.(kiosk.Commit); ok {
 				k.show() // "Saving…" stays up if the storage is slow

@@ -51,6 +51,7 @@ var catalog = map[Msg]map[roster.Lang]string{
 	"enroll.expired":       {"en": "That setup code has expired. Ask your office for the current one.", "es": "El código ha vencido. Pida el código actual a su oficina."},
 	"enroll.rate_limited":  {"en": "Too many tries. Wait a few minutes and try again.", "es": "Demasiados intentos. Espere unos minutos."},
 	"enroll.unreachable":   {"en": "Cannot reach the office. Check the network and try again.", "es": "No hay conexión con la oficina. Revise la red e intente de nuevo."},
+	"enroll.disabled":      {"en": "The office disabled this kiosk. Ask your office to approve it again.", "es": "La oficina desactivó este reloj. Pida a su oficina que lo apruebe de nuevo."},
 	"enroll.no_server":     {"en": "No office server is configured on this kiosk. Import an employee list instead.", "es": "Este reloj no tiene servidor configurado. Importe una lista de empleados."},
 	"disabled.big":         {"en": "This device is disabled", "es": "Este dispositivo está desactivado"},
 	"disabled.help":        {"en": "Contact your office.", "es": "Comuníquese con su oficina."},

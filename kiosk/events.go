@@ -92,6 +92,7 @@ const (
 	EnrollRateLimited EnrollProblem = "rate_limited"
 	EnrollUnreachable EnrollProblem = "unreachable"
 	EnrollNoServer    EnrollProblem = "no_server" // no back office is configured
+	EnrollDisabled    EnrollProblem = "disabled"  // the office disabled this installation
 )
 
 // Net is what the status line says about uploads.

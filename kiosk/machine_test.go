@@ -550,7 +550,7 @@ func TestCatalog(t *testing.T) {
 	for _, d := range []punch.Direction{punch.In, punch.Out} {
 		built = append(built, Msg("dir."+d), Msg("confirm.again_"+d), Msg("greet."+d+"_since"))
 	}
-	for _, p := range []EnrollProblem{EnrollWrongCode, EnrollExpired, EnrollRateLimited, EnrollUnreachable, EnrollNoServer} {
+	for _, p := range []EnrollProblem{EnrollWrongCode, EnrollExpired, EnrollRateLimited, EnrollUnreachable, EnrollNoServer, EnrollDisabled} {
 		built = append(built, Msg("enroll."+p))
 	}
 	for _, r := range []punch.NoPhoto{punch.NoCamera, punch.CameraPermission, punch.CameraError} {

@@ -108,7 +108,7 @@ func enrollProblem(err error) kiosk.EnrollProblem {
 	}
 	switch he.code {
 	case protocol.ErrDisabled:
-		return kiosk.EnrollUnreachable // no better word on the screen; the log says what happened
+		return kiosk.EnrollDisabled
 	case protocol.ErrWrongCode:
 		return kiosk.EnrollWrongCode
 	case protocol.ErrExpiredCode:

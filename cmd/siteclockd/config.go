@@ -25,6 +25,9 @@ const DefaultConfigPath = "/etc/siteclock/siteclockd.toml"
 //	[camera]
 //	driver = "sim"               # sim (generated test image), none
 //	sim_fault = ""               # sim only: "", "none", "permission", "unplugged"
+//	[server]
+//	url = ""                     # the back office, e.g. https://office.example.com; "" for none
+//	nickname = ""                # this kiosk's name on the Devices page (default: host name)
 type config struct {
 	StateDir string `toml:"state_dir"`
 	LogLevel string `toml:"log_level"`
@@ -39,6 +42,10 @@ type config struct {
 		Driver   string `toml:"driver"`
 		SimFault string `toml:"sim_fault"`
 	} `toml:"camera"`
+	Server struct {
+		URL      string `toml:"url"`
+		Nickname string `toml:"nickname"`
+	} `toml:"server"`
 }
 
 func defaultConfig() config {

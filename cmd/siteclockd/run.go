@@ -21,13 +21,16 @@ import (
 	"github.com/siteclock/siteclock/display"
 	"github.com/siteclock/siteclock/firmware"
 	"github.com/siteclock/siteclock/kiosk"
+	"github.com/siteclock/siteclock/punch"
 	"github.com/siteclock/siteclock/queue"
 	"github.com/siteclock/siteclock/roster"
 	"github.com/siteclock/siteclock/systemd"
+	"github.com/siteclock/siteclock/uplink"
 )
 
 const usage = `usage:
   siteclockd [flags]                      run the kiosk
+  siteclockd enroll [flags] -code CODE    join the back office with its setup code (as the kiosk's setup screen does)
   siteclockd roster import [flags] FILE   replace the employee list from a roster file
   siteclockd status [flags]               show the device, roster and queue
   siteclockd punches [flags]              list punches not yet uploaded (-all: every punch)
@@ -38,6 +41,7 @@ flags:
   -state DIR     state folder: punch queue, photos, roster (overrides state_dir)
   -headless      keys from standard input, one character each; screens to standard output
   -camera NAME   camera driver: sim or none (overrides camera.driver)
+  -server URL    the back office (overrides server.url)
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -51,6 +55,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 				return errors.New("roster: say `siteclockd roster import FILE`")
 			}
 			return rosterImport(args[2:], stdout, stderr)
+		case "enroll":
+			return enroll(args[1:], stdout, stderr)
 		case "status":
 			return status(args[1:], stdout, stderr)
 		case "punches":
@@ -72,6 +78,7 @@ type common struct {
 	state    string
 	headless bool
 	camera   string
+	server   string
 	all      bool
 }
 
@@ -81,6 +88,7 @@ func newFlags(name string, stderr io.Writer) *common {
 	c.fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	c.fs.StringVar(&c.config, "config", "", "configuration file")
 	c.fs.StringVar(&c.state, "state", "", "state folder")
+	c.fs.StringVar(&c.server, "server", "", "back office URL")
 	return c
 }
 
@@ -105,6 +113,9 @@ func (c *common) load(args []string) (config, error) {
 	}
 	if c.camera != "" {
 		cfg.Camera.Driver = c.camera
+	}
+	if c.server != "" {
+		cfg.Server.URL = c.server
 	}
 	return cfg, cfg.validate(path)
 }
@@ -137,6 +148,58 @@ func rosterImport(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("roster import: %w; the current roster is unchanged", err)
 	}
 	fmt.Fprintf(stdout, "imported roster %s: %d employees, %d roles into %s\n", r.Version, len(r.Employees()), len(r.Roles()), db.Path())
+	return nil
+}
+
+// newUplink makes the back-office client, or nil when no back office is
+// configured and the kiosk never enrolled.
+func newUplink(cfg config, db *queue.DB, log *slog.Logger, events chan<- kiosk.Event, camera func() punch.NoPhoto) (*uplink.Client, error) {
+	if cfg.Server.URL == "" && !fileExists(filepath.Join(cfg.StateDir, "device.json")) {
+		return nil, nil
+	}
+	return uplink.New(uplink.Options{
+		ServerURL: cfg.Server.URL,
+		StateDir:  cfg.StateDir,
+		Queue:     db,
+		Logger:    log,
+		Version:   firmware.Version,
+		Nickname:  cfg.Server.Nickname,
+		Events:    events,
+		Camera:    camera,
+	})
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func enroll(args []string, stdout, stderr io.Writer) error {
+	c := newFlags("enroll", stderr)
+	code := c.fs.String("code", "", "the company setup code from the back office's Devices page")
+	cfg, err := c.load(args)
+	if err != nil {
+		return err
+	}
+	if *code == "" || cfg.Server.URL == "" {
+		return errors.New("enroll: give the setup code (-code) and the back office (-server URL, or server.url in the config)")
+	}
+	db, err := queue.Open(cfg.StateDir, queue.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	up, err := newUplink(cfg, db, log, nil, nil)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), kiosk.EnrollTimeout)
+	defer cancel()
+	if p := up.Enroll(ctx, *code); p != kiosk.EnrollOK {
+		return fmt.Errorf("enroll: %s", kiosk.T(roster.English, kiosk.Msg("enroll."+string(p))))
+	}
+	fmt.Fprintf(stdout, "enrolled with %s as device %s\n", cfg.Server.URL, up.DeviceID())
 	return nil
 }
 
@@ -307,6 +370,17 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		k.Camera = cam
 	}
 
+	events := make(chan kiosk.Event, 16)
+	up, err := newUplink(cfg, db, log, events, k.CameraStatus)
+	if err != nil {
+		return err
+	}
+	if up != nil {
+		k.Enroll = up
+		k.Events = events
+		k.Committed = up.Kick
+	}
+
 	keys := make(chan kiosk.Key)
 	k.Keys = keys
 	var input func(context.Context) error
@@ -358,8 +432,18 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			cancel()
 		}
 	}()
+	upDone := make(chan error, 1)
+	if up != nil {
+		go func() { upDone <- up.Run(ctx) }()
+	}
 	if err := k.Run(ctx); err != nil {
 		return err
+	}
+	cancel()
+	if up != nil {
+		if err := <-upDone; err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("uplink stopped", "err", err)
+		}
 	}
 	log.Info("siteclockd stopped")
 	select {
