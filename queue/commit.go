@@ -30,7 +30,7 @@ var (
 // must then be punch.PhotoTaken; it is stored as photos/<ID>.jpg, fsync'd
 // and renamed into place before the transaction that names it commits. The
 // punches are inserted in one transaction, each taking the next sequence
-// number, and each employee's last status is updated with them. Seq and
+// number (a single punch is one autocommit statement). Seq and
 // Photo in the input are ignored; the returned copies have them filled in.
 //
 // Invalid input (no punches, an empty or unusable ID, an ID twice, no
@@ -45,6 +45,9 @@ var (
 // for that case. Retrying with the same punch IDs settles it: ErrDuplicate
 // then means the punches were saved.
 func (db *DB) Commit(ctx context.Context, punches []punch.Punch, photo []byte) ([]punch.Punch, error) {
+	if db.readOnly {
+		return nil, errors.New("queue: opened read-only; only the running siteclockd commits punches")
+	}
 	if err := validate(punches, photo); err != nil {
 		return nil, err
 	}

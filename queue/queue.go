@@ -80,6 +80,10 @@ type Options struct {
 	// Now is the clock used for commit and deletion times; nil means
 	// time.Now.
 	Now func() time.Time
+	// ReadOnly opens the queue to look at it while a daemon may be using
+	// it (siteclockd status, punches): no folder lock, no migration, no
+	// clean-up, and every write is refused.
+	ReadOnly bool
 }
 
 // DB is an open queue. Its methods are safe for concurrent use.
@@ -89,6 +93,7 @@ type DB struct {
 	photoDir   string
 	sql        *sql.DB
 	insertStmt *sql.Stmt // prepared once: a punch commit is on the worker's clock
+	readOnly   bool
 	lock       *os.File
 	log        *slog.Logger
 	minFree    uint64
@@ -126,6 +131,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		minFree:  opts.MinFree,
 		free:     opts.FreeSpace,
 		now:      opts.Now,
+		readOnly: opts.ReadOnly,
 	}
 	if db.log == nil {
 		db.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -139,19 +145,27 @@ func Open(dir string, opts Options) (*DB, error) {
 	if db.now == nil {
 		db.now = time.Now
 	}
-	for _, d := range []string{dir, db.photoDir} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("queue: create state folder: %w; check that the daemon may write there", err)
+	if db.readOnly {
+		if _, err := os.Stat(db.path); err != nil {
+			return nil, fmt.Errorf("queue: no queue in %s (%w); give the kiosk's state folder with -state", dir, err)
 		}
-	}
-	if err := db.lockDir(); err != nil {
-		return nil, err
+	} else {
+		for _, d := range []string{dir, db.photoDir} {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return nil, fmt.Errorf("queue: create state folder: %w; check that the daemon may write there", err)
+			}
+		}
+		if err := db.lockDir(); err != nil {
+			return nil, err
+		}
 	}
 	if err := db.open(); err != nil {
 		if db.sql != nil {
 			db.sql.Close()
 		}
-		db.lock.Close()
+		if db.lock != nil {
+			db.lock.Close()
+		}
 		return nil, err
 	}
 	return db, nil
@@ -181,7 +195,11 @@ func (db *DB) open() error {
 	if _, err := os.Stat(db.path); errors.Is(err, os.ErrNotExist) {
 		created = true
 	}
-	s, err := sql.Open("sqlite3", sqlitedb.DSN(db.path))
+	dsn := sqlitedb.DSN(db.path)
+	if db.readOnly {
+		dsn = sqlitedb.ReadOnlyDSN(db.path)
+	}
+	s, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return fmt.Errorf("queue: open %s: %w", db.path, err)
 	}
@@ -194,6 +212,16 @@ func (db *DB) open() error {
 	// Connecting runs the DSN's pragmas, the first reads of the file.
 	if err := s.PingContext(ctx); err != nil {
 		return db.openError(err)
+	}
+	if db.readOnly {
+		var v int
+		if err := s.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+			return db.openError(err)
+		}
+		if v != len(migrations) {
+			return fmt.Errorf("queue: %s has schema %d, this build reads %d; use the siteclockd that wrote it", db.path, v, len(migrations))
+		}
+		return nil
 	}
 	var mode string
 	if err := s.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
@@ -347,8 +375,10 @@ func (db *DB) Close() error {
 			db.insertStmt.Close()
 		}
 		err := db.sql.Close()
-		if lerr := db.lock.Close(); err == nil {
-			err = lerr
+		if db.lock != nil {
+			if lerr := db.lock.Close(); err == nil {
+				err = lerr
+			}
 		}
 		if err != nil {
 			db.closeErr = fmt.Errorf("queue: close %s: %w", db.path, err)

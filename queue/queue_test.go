@@ -793,3 +793,29 @@ func TestOpenRemovesUnfinishedPhotos(t *testing.T) {
 		t.Errorf("photos after Open = %v, want only orphan.jpg", files)
 	}
 }
+
+func TestReadOnlyBesideTheDaemon(t *testing.T) {
+	dir := t.TempDir()
+	db := openTest(t, dir, Options{})
+	commit(t, db, nil, mkPunch("ro-1", "e1", punch.In, day0))
+
+	// The daemon holds the folder; a reader still gets in and sees it all.
+	ro, err := Open(dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only open beside the daemon: %v", err)
+	}
+	defer ro.Close()
+	if st, err := ro.Stats(); err != nil || st.Waiting != 1 {
+		t.Errorf("read-only Stats = %+v, %v", st, err)
+	}
+	commit(t, db, nil, mkPunch("ro-2", "e1", punch.Out, day0))
+	if ps, err := ro.Unsent(0); err != nil || len(ps) != 2 {
+		t.Errorf("read-only Unsent sees %d punches (%v), want the daemon's latest 2", len(ps), err)
+	}
+	if _, err := ro.Commit(context.Background(), []punch.Punch{mkPunch("ro-3", "e1", punch.In, day0)}, nil); err == nil {
+		t.Error("a read-only queue took a commit")
+	}
+	if _, err := Open(filepath.Join(dir, "elsewhere"), Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "no queue") {
+		t.Errorf("read-only open of an empty folder: %v", err)
+	}
+}

@@ -24,6 +24,12 @@ func DSN(path string) string {
 		"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_foreign_keys=on&_txlock=immediate"
 }
 
+// ReadOnlyDSN opens the database at path for reading only, beside a
+// process that may be writing it.
+func ReadOnlyDSN(path string) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=ro&_busy_timeout=5000"
+}
+
 // NewerSchemaError is a database whose user_version is beyond the steps
 // this build knows: written by a newer version of the program.
 type NewerSchemaError struct{ Have, Know int }

@@ -209,7 +209,7 @@ func status(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	db, err := queue.Open(cfg.StateDir, queue.Options{})
+	db, err := queue.Open(cfg.StateDir, queue.Options{ReadOnly: true})
 	if err != nil {
 		return err
 	}
@@ -259,7 +259,7 @@ func punches(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	db, err := queue.Open(cfg.StateDir, queue.Options{})
+	db, err := queue.Open(cfg.StateDir, queue.Options{ReadOnly: true})
 	if err != nil {
 		return err
 	}
