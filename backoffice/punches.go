@@ -1,0 +1,425 @@
+package backoffice
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/siteclock/siteclock/protocol"
+	"github.com/siteclock/siteclock/punch"
+)
+
+// Punch is a punch the back office accepted.
+type Punch struct {
+	ID             string // the kiosk's UUID
+	DeviceID       string
+	Seq            int64 // the device's sequence number
+	EmployeeID     string
+	EmployeeNumber string // as the kiosk sent it
+	Direction      punch.Direction
+	At             time.Time // the device's wall clock, in the device's zone offset
+	BootTime       time.Duration
+	BootID         string
+	ClockedBy      string        // employee ID of the foreman for Clock For
+	PhotoSHA256    string        // hex; "" when no photo was taken
+	NoPhoto        punch.NoPhoto // why not
+	ReceivedAt     time.Time
+
+	// The photo as the back office has it: zero until it arrives.
+	PhotoReceivedAt time.Time
+	PhotoDeletedAt  time.Time // removed under the retention rule
+}
+
+// insertPunchSQL stores one accepted punch unless its ID is stored already.
+const insertPunchSQL = `INSERT INTO punches (id, device_id, seq, employee_id, employee_number, direction,
+	at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo_sha256, no_photo, received_at_ns)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+
+// Reasons a punch is rejected, for the kiosk's person and the office.
+const (
+	ReasonMissingID        = "missing id"
+	ReasonBadID            = "id is not a lowercase UUID"
+	ReasonUnknownEmployee  = "unknown employee"
+	ReasonBadDirection     = "invalid direction (want in or out)"
+	ReasonBadNoPhoto       = "invalid no_photo reason"
+	ReasonPhotoAndNoPhoto  = "both a photo and a reason for no photo"
+	ReasonBadPhotoHash     = "photo_sha256 is not 64 lowercase hex digits"
+	ReasonMissingTime      = "missing time"
+	ReasonTimeOutOfRange   = "time out of range"
+	ReasonBadBootTime      = "negative boot_time_ns"
+	ReasonBadText          = "a text field is too long or not plain text"
+	ReasonUnknownClockedBy = "clocked_by is not a known employee"
+	ReasonNotClockFor      = "clocked_by's role may not Clock For"
+)
+
+// ValidPunchID reports whether id is a UUID in its canonical lowercase
+// form, the only form of punch ID the back office takes (so that one punch
+// cannot be stored twice under two spellings).
+func ValidPunchID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && u.String() == id
+}
+
+// ValidSHA256 reports whether h is 64 lowercase hex digits.
+func ValidSHA256(h string) bool {
+	if len(h) != 64 {
+		return false
+	}
+	for _, c := range h {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkPunch returns why p must be rejected without looking at the
+// database, or "".
+func checkPunch(p protocol.Punch) string {
+	switch {
+	case p.ID == "":
+		return ReasonMissingID
+	case !ValidPunchID(p.ID):
+		return ReasonBadID
+	case p.EmployeeID == "":
+		return ReasonUnknownEmployee
+	case !p.Direction.Valid():
+		return ReasonBadDirection
+	case !p.NoPhoto.Valid():
+		return ReasonBadNoPhoto
+	case p.PhotoSHA256 != "" && p.NoPhoto != punch.PhotoTaken:
+		return ReasonPhotoAndNoPhoto
+	case p.PhotoSHA256 != "" && !ValidSHA256(p.PhotoSHA256):
+		return ReasonBadPhotoHash
+	case p.At.IsZero():
+		return ReasonMissingTime
+	case !inRange(p.At):
+		return ReasonTimeOutOfRange
+	case p.BootTimeNS < 0:
+		return ReasonBadBootTime
+	}
+	for _, f := range []string{p.EmployeeID, p.EmployeeNumber, p.BootID, p.ClockedBy} {
+		if validText("", f, false) != nil {
+			return ReasonBadText
+		}
+	}
+	return ""
+}
+
+// IngestPunches stores a batch of punches from a device in one transaction
+// and answers each in order: Accepted (stored now), Duplicate (a punch with
+// that ID was stored before, by this batch or an earlier one) or Rejected
+// with a reason. A rejected punch is not stored as a punch; it is kept in
+// the rejected punches for the office, until it is sent again and
+// accepted. The device's Last Used By becomes the employee of its newest
+// accepted punch.
+func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Time) ([]protocol.PunchResult, error) {
+	pre := make([]string, len(ps))
+	for i, p := range ps {
+		pre[i] = checkPunch(p)
+	}
+	var results []protocol.PunchResult
+	var accepted, rejected int
+	err := s.write(func(tx *sql.Tx) error {
+		// Set afresh: the writer may run this more than once.
+		results = make([]protocol.PunchResult, len(ps))
+		accepted, rejected = 0, 0
+		if err := checkDevice(tx, s, deviceID); err != nil {
+			return err
+		}
+		exists := tx.Stmt(s.stmts.punchExists)
+		employee := tx.Stmt(s.stmts.punchEmployee)
+		insert := tx.Stmt(s.stmts.insertPunch)
+		emps := map[string]empInfo{}
+		lookup := func(id string) (empInfo, error) {
+			if e, ok := emps[id]; ok {
+				return e, nil
+			}
+			var e empInfo
+			err := employee.QueryRow(id).Scan(&e.clockFor)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return empInfo{}, err
+			default:
+				e.known = true
+			}
+			emps[id] = e
+			return e, nil
+		}
+		// Only a device with rejected punches can have one accepted now.
+		var hadRejected bool
+		if err := tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM rejected_punches WHERE device_id = ?)`, deviceID).Scan(&hadRejected); err != nil {
+			return err
+		}
+		var (
+			lastSeq  int64
+			lastEmp  string
+			haveLast bool
+		)
+		for i, p := range ps {
+			r := &results[i]
+			r.ID = p.ID
+			reason := pre[i]
+			if reason == "" {
+				var err error
+				if reason, err = checkPeople(lookup, p); err != nil {
+					return err
+				}
+			}
+			if reason != "" {
+				// A stored punch is a duplicate whatever it says now: a
+				// retry must never turn "accepted" into "rejected".
+				if reason != ReasonMissingID && reason != ReasonBadID {
+					var owner string
+					err := exists.QueryRow(p.ID).Scan(&owner)
+					if err == nil {
+						r.Status = protocol.Duplicate
+						continue
+					}
+					if !errors.Is(err, sql.ErrNoRows) {
+						return err
+					}
+				}
+				r.Status, r.Reason = protocol.Rejected, reason
+				rejected++
+				hadRejected = true
+				if err := keepRejected(tx, deviceID, p, reason, now); err != nil {
+					return err
+				}
+				continue
+			}
+			atNS, off := encodeTime(p.At)
+			res, err := insert.Exec(p.ID, deviceID, p.Seq, p.EmployeeID, p.EmployeeNumber, string(p.Direction),
+				atNS, off, p.BootTimeNS, p.BootID, p.ClockedBy, p.PhotoSHA256, string(p.NoPhoto), now.UnixNano())
+			if err != nil {
+				return fmt.Errorf("punch %s: %w", p.ID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				// Stored before, by this batch or an earlier one.
+				r.Status = protocol.Duplicate
+				continue
+			}
+			if hadRejected {
+				if _, err := tx.Stmt(s.stmts.clearRejected).Exec(deviceID, p.ID); err != nil {
+					return err
+				}
+			}
+			r.Status = protocol.Accepted
+			accepted++
+			if !haveLast || p.Seq > lastSeq {
+				lastSeq, lastEmp, haveLast = p.Seq, p.EmployeeID, true
+			}
+		}
+		if haveLast {
+			if _, err := tx.Exec(`UPDATE devices SET last_used_by = ?, last_used_seq = ?
+				WHERE id = ? AND (last_used_seq IS NULL OR last_used_seq <= ?)`, lastEmp, lastSeq, deviceID, lastSeq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap(fmt.Sprintf("store %d punches from device %s", len(ps), deviceID), err)
+	}
+	if rejected > 0 {
+		for _, r := range results {
+			if r.Status == protocol.Rejected {
+				s.log.Warn("punch rejected", "device_id", deviceID, "punch_id", r.ID, "reason", r.Reason)
+			}
+		}
+	}
+	s.log.Debug("punches received", "device_id", deviceID, "accepted", accepted, "rejected", rejected,
+		"duplicate", len(ps)-accepted-rejected)
+	return results, nil
+}
+
+// empInfo is what a batch needs to know of an employee.
+type empInfo struct{ known, clockFor bool }
+
+// checkPeople checks the punch's employee and, for Clock For, the foreman.
+// The role is judged as it is now: a role that lost Clock For after the
+// kiosk synced makes its crew punches rejected, for the office to look at.
+func checkPeople(lookup func(string) (empInfo, error), p protocol.Punch) (string, error) {
+	e, err := lookup(p.EmployeeID)
+	if err != nil {
+		return "", err
+	}
+	if !e.known {
+		return ReasonUnknownEmployee, nil
+	}
+	if p.ClockedBy == "" {
+		return "", nil
+	}
+	f, err := lookup(p.ClockedBy)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case !f.known:
+		return ReasonUnknownClockedBy, nil
+	case !f.clockFor:
+		return ReasonNotClockFor, nil
+	}
+	return "", nil
+}
+
+// keepRejected records a rejected punch for the office, once per device
+// and punch ID (counting the times it was sent).
+func keepRejected(tx *sql.Tx, deviceID string, p protocol.Punch, reason string, now time.Time) error {
+	body, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	id := p.ID
+	if len(id) > maxTextLen {
+		id = id[:maxTextLen]
+	}
+	_, err = tx.Exec(`INSERT INTO rejected_punches (device_id, punch_id, reason, punch_json, first_at_ns, last_at_ns, times)
+		VALUES (?, ?, ?, ?, ?, ?, 1)
+		ON CONFLICT (device_id, punch_id) WHERE punch_id <> '' DO UPDATE SET
+			reason = excluded.reason, punch_json = excluded.punch_json, last_at_ns = excluded.last_at_ns, times = times + 1`,
+		deviceID, id, reason, string(body), now.UnixNano(), now.UnixNano())
+	return err
+}
+
+// RejectedPunch is a punch the back office refused, kept for the office.
+type RejectedPunch struct {
+	DeviceID string
+	PunchID  string
+	Reason   string
+	Punch    protocol.Punch // as sent (the latest time)
+	First    time.Time
+	Last     time.Time
+	Times    int
+}
+
+// RejectedPunches returns the rejected punches, newest first.
+func (s *Store) RejectedPunches() ([]RejectedPunch, error) {
+	rows, err := s.r.Query(`SELECT device_id, punch_id, reason, punch_json, first_at_ns, last_at_ns, times
+		FROM rejected_punches ORDER BY last_at_ns DESC, id DESC`)
+	if err != nil {
+		return nil, s.wrap("list rejected punches", err)
+	}
+	defer rows.Close()
+	var out []RejectedPunch
+	for rows.Next() {
+		var (
+			r           RejectedPunch
+			body        string
+			first, last int64
+		)
+		if err := rows.Scan(&r.DeviceID, &r.PunchID, &r.Reason, &body, &first, &last, &r.Times); err != nil {
+			return nil, s.wrap("list rejected punches", err)
+		}
+		if err := json.Unmarshal([]byte(body), &r.Punch); err != nil {
+			return nil, s.wrap("list rejected punches", err)
+		}
+		r.First, r.Last = time.Unix(0, first), time.Unix(0, last)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("list rejected punches", err)
+	}
+	return out, nil
+}
+
+const punchColumns = `p.id, p.device_id, p.seq, p.employee_id, p.employee_number, p.direction, p.at_ns, p.at_offset,
+	p.boot_time_ns, p.boot_id, p.clocked_by, p.photo_sha256, p.no_photo, p.received_at_ns,
+	ph.received_at_ns, ph.deleted_at_ns`
+
+const punchFrom = ` FROM punches p LEFT JOIN photos ph ON ph.sha256 = p.photo_sha256 AND p.photo_sha256 <> ''`
+
+func scanPunch(sc interface{ Scan(...any) error }) (Punch, error) {
+	var (
+		p                  Punch
+		dir, no            string
+		atNS, boot, recv   int64
+		off                int
+		photoAt, photoGone sql.NullInt64
+	)
+	err := sc.Scan(&p.ID, &p.DeviceID, &p.Seq, &p.EmployeeID, &p.EmployeeNumber, &dir, &atNS, &off,
+		&boot, &p.BootID, &p.ClockedBy, &p.PhotoSHA256, &no, &recv, &photoAt, &photoGone)
+	if err != nil {
+		return Punch{}, err
+	}
+	p.Direction, p.NoPhoto = punch.Direction(dir), punch.NoPhoto(no)
+	p.At = decodeTime(atNS, off)
+	p.BootTime = time.Duration(boot)
+	p.ReceivedAt = time.Unix(0, recv)
+	p.PhotoReceivedAt, p.PhotoDeletedAt = nullTime(photoAt), nullTime(photoGone)
+	return p, nil
+}
+
+// Punch returns the accepted punch with the given ID, or ErrNotFound.
+func (s *Store) Punch(id string) (Punch, error) {
+	p, err := scanPunch(s.r.QueryRow(`SELECT `+punchColumns+punchFrom+` WHERE p.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Punch{}, errorf(ErrNotFound, "backoffice: no punch %s", id)
+	}
+	if err != nil {
+		return Punch{}, s.wrap("read punch "+id, err)
+	}
+	return p, nil
+}
+
+// PunchFilter selects punches. Zero fields select everything.
+type PunchFilter struct {
+	EmployeeID string
+	DeviceID   string
+	From, To   time.Time // From <= At < To
+	Limit      int       // 0: no limit
+}
+
+// Punches returns the accepted punches that f selects, by time.
+func (s *Store) Punches(f PunchFilter) ([]Punch, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.EmployeeID != "" {
+		where, args = append(where, "p.employee_id = ?"), append(args, f.EmployeeID)
+	}
+	if f.DeviceID != "" {
+		where, args = append(where, "p.device_id = ?"), append(args, f.DeviceID)
+	}
+	if !f.From.IsZero() {
+		where, args = append(where, "p.at_ns >= ?"), append(args, f.From.UnixNano())
+	}
+	if !f.To.IsZero() {
+		where, args = append(where, "p.at_ns < ?"), append(args, f.To.UnixNano())
+	}
+	q := `SELECT ` + punchColumns + punchFrom
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+	q += " ORDER BY p.at_ns, p.device_id, p.seq LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.r.QueryContext(context.Background(), q, args...)
+	if err != nil {
+		return nil, s.wrap("list punches", err)
+	}
+	defer rows.Close()
+	var out []Punch
+	for rows.Next() {
+		p, err := scanPunch(rows)
+		if err != nil {
+			return nil, s.wrap("list punches", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("list punches", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,151 @@
+package backoffice
+
+// migrations are the schema steps in order; PRAGMA user_version counts how
+// many a database has had. Append new steps, never edit a released one.
+//
+// Times are Unix nanoseconds (INTEGER, NULL when unset); a punch's wall time
+// keeps its zone offset beside it so that it round-trips exactly. Durations
+// are nanoseconds. Secrets are never stored: PINs as roster.HashPIN with the
+// company's salt, device tokens as their SHA-256.
+var migrations = []string{
+	// 1: company, setup codes, roles, employees, settings, devices, punches,
+	// photos.
+	`
+CREATE TABLE company (
+	id                   INTEGER PRIMARY KEY CHECK (id = 1), -- one company per server
+	name                 TEXT    NOT NULL CHECK (name <> ''),
+	kdf_salt             BLOB    NOT NULL CHECK (length(kdf_salt) >= 16),
+	kdf_iterations       INTEGER NOT NULL CHECK (kdf_iterations >= 1000),
+	roster_version       INTEGER NOT NULL CHECK (roster_version >= 1),
+	sync_every_ns        INTEGER NOT NULL CHECK (sync_every_ns > 0),
+	photo_retention_days INTEGER NOT NULL CHECK (photo_retention_days >= 0), -- 0: keep
+	setup_code_period_ns INTEGER NOT NULL CHECK (setup_code_period_ns > 0),
+	created_at_ns        INTEGER NOT NULL
+);
+
+-- The current setup code has retired_at_ns NULL; a few retired ones are
+-- kept so that a kiosk typing an old code hears "expired", not "wrong".
+CREATE TABLE setup_codes (
+	code          TEXT    PRIMARY KEY CHECK (length(code) = 8),
+	created_at_ns INTEGER NOT NULL,
+	retired_at_ns INTEGER
+);
+CREATE UNIQUE INDEX setup_codes_one_current ON setup_codes ((retired_at_ns IS NULL)) WHERE retired_at_ns IS NULL;
+
+CREATE TABLE roles (
+	id         TEXT    PRIMARY KEY CHECK (id <> ''),
+	name       TEXT    NOT NULL CHECK (name <> ''),
+	face_front INTEGER NOT NULL CHECK (face_front IN (0, 1)),
+	clock_for  INTEGER NOT NULL CHECK (clock_for IN (0, 1))
+);
+
+CREATE TABLE employees (
+	id            TEXT    PRIMARY KEY CHECK (id <> ''),
+	number        TEXT    NOT NULL UNIQUE CHECK (number <> ''),
+	name          TEXT    NOT NULL CHECK (name <> ''),
+	role_id       TEXT    NOT NULL REFERENCES roles (id),
+	active        INTEGER NOT NULL CHECK (active IN (0, 1)),
+	photo_consent INTEGER NOT NULL CHECK (photo_consent IN (0, 1)),
+	language      TEXT    NOT NULL CHECK (language IN ('', 'en', 'es')),
+	pin_hash      BLOB    NOT NULL CHECK (length(pin_hash) = 32)
+);
+-- PINs are unique among active employees, as the kiosk's roster requires.
+CREATE UNIQUE INDEX employees_active_pin ON employees (pin_hash) WHERE active = 1;
+
+-- The device settings every kiosk gets with the roster.
+CREATE TABLE settings (
+	id                 INTEGER PRIMARY KEY CHECK (id = 1),
+	nickname           TEXT    NOT NULL,
+	timezone           TEXT    NOT NULL,
+	language           TEXT    NOT NULL CHECK (language IN ('en', 'es')),
+	photo_rotation     INTEGER NOT NULL CHECK (photo_rotation IN (0, 90, 180, 270)),
+	screen_timeout_ns  INTEGER NOT NULL CHECK (screen_timeout_ns > 0),
+	saved_screen_ns    INTEGER NOT NULL CHECK (saved_screen_ns > 0),
+	photo_countdown_ns INTEGER NOT NULL CHECK (photo_countdown_ns > 0),
+	photo_preview_ns   INTEGER NOT NULL CHECK (photo_preview_ns > 0),
+	message_screen_ns  INTEGER NOT NULL CHECK (message_screen_ns > 0)
+);
+
+CREATE TABLE devices (
+	id                TEXT    PRIMARY KEY CHECK (id <> ''),
+	installation_id   TEXT    NOT NULL UNIQUE CHECK (installation_id <> ''),
+	nickname          TEXT    NOT NULL,
+	hardware          TEXT    NOT NULL,
+	version           TEXT    NOT NULL,
+	public_key        BLOB    NOT NULL CHECK (length(public_key) = 32),
+	token_sha256      BLOB    NOT NULL UNIQUE CHECK (length(token_sha256) = 32),
+	enrolled_at_ns    INTEGER NOT NULL,
+	token_at_ns       INTEGER NOT NULL, -- when the current token was issued
+	last_checkin_ns   INTEGER,
+	roster_version    TEXT    NOT NULL DEFAULT '', -- the roster the kiosk said it holds
+	waiting           INTEGER NOT NULL DEFAULT 0,
+	oldest_waiting_ns INTEGER,
+	camera            TEXT    NOT NULL DEFAULT '',
+	last_used_by      TEXT    NOT NULL DEFAULT '', -- employee ID of the newest punch received
+	last_used_seq     INTEGER,                     -- that punch's device sequence number
+	disabled_at_ns    INTEGER,
+	disabled_by       TEXT    NOT NULL DEFAULT '',
+	goodbye_at_ns     INTEGER,
+	CHECK (goodbye_at_ns IS NULL OR disabled_at_ns IS NOT NULL)
+);
+
+-- The latest pairing of the server's clock with a device's boot clock, per
+-- boot: the raw material for checking punch times against the server's.
+CREATE TABLE clock_anchors (
+	device_id      TEXT    NOT NULL REFERENCES devices (id),
+	boot_id        TEXT    NOT NULL,
+	server_time_ns INTEGER NOT NULL,
+	device_time_ns INTEGER,          -- the device's wall clock at the same moment
+	boot_time_ns   INTEGER NOT NULL, -- the device's CLOCK_BOOTTIME at the same moment
+	first_seen_ns  INTEGER NOT NULL,
+	PRIMARY KEY (device_id, boot_id)
+) WITHOUT ROWID;
+
+CREATE TABLE punches (
+	id              TEXT    PRIMARY KEY CHECK (length(id) = 36), -- the kiosk's UUID
+	device_id       TEXT    NOT NULL REFERENCES devices (id),
+	seq             INTEGER NOT NULL,
+	employee_id     TEXT    NOT NULL REFERENCES employees (id),
+	employee_number TEXT    NOT NULL, -- as the kiosk sent it
+	direction       TEXT    NOT NULL CHECK (direction IN ('in', 'out')),
+	at_ns           INTEGER NOT NULL,
+	at_offset       INTEGER NOT NULL, -- seconds east of UTC in the device's zone at the punch
+	boot_time_ns    INTEGER NOT NULL,
+	boot_id         TEXT    NOT NULL,
+	clocked_by      TEXT    NOT NULL, -- employee ID of the foreman for Clock For, '' otherwise
+	photo_sha256    TEXT    NOT NULL, -- hex; '' when no photo was taken
+	no_photo        TEXT    NOT NULL, -- why not
+	received_at_ns  INTEGER NOT NULL,
+	CHECK (photo_sha256 = '' OR no_photo = '')
+) WITHOUT ROWID;
+CREATE INDEX punches_employee_at ON punches (employee_id, at_ns);
+CREATE INDEX punches_photo ON punches (photo_sha256) WHERE photo_sha256 <> '';
+
+-- Punches refused for good, kept for a person to look at. A punch that is
+-- accepted later (say, once its employee exists) leaves this table.
+CREATE TABLE rejected_punches (
+	id             INTEGER PRIMARY KEY,
+	device_id      TEXT    NOT NULL REFERENCES devices (id),
+	punch_id       TEXT    NOT NULL, -- as sent; may be empty or malformed
+	reason         TEXT    NOT NULL,
+	punch_json     TEXT    NOT NULL,
+	first_at_ns    INTEGER NOT NULL,
+	last_at_ns     INTEGER NOT NULL,
+	times          INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX rejected_punches_id ON rejected_punches (device_id, punch_id) WHERE punch_id <> '';
+
+-- Photos are files photos/<sha256>.jpg; a row exists once the file is
+-- durable. punch_id is the punch the uploader named; the punch row names
+-- its photo by hash, so either may arrive first.
+CREATE TABLE photos (
+	sha256         TEXT    PRIMARY KEY CHECK (length(sha256) = 64),
+	punch_id       TEXT    NOT NULL,
+	device_id      TEXT    NOT NULL REFERENCES devices (id),
+	size           INTEGER NOT NULL,
+	received_at_ns INTEGER NOT NULL,
+	deleted_at_ns  INTEGER -- removed under the photo retention rule
+) WITHOUT ROWID;
+CREATE INDEX photos_retention ON photos (received_at_ns) WHERE deleted_at_ns IS NULL;
+`,
+}

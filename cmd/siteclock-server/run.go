@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+	_ "time/tzdata" // device settings name IANA zones even where the system has no tzdata
+
+	"github.com/siteclock/siteclock/backoffice"
+	"github.com/siteclock/siteclock/firmware"
+)
+
+const usage = `usage:
+  siteclock-server serve -data DIR [-addr HOST:PORT] [-tls-cert FILE -tls-key FILE] [-company NAME]
+        serve the device API; -company creates the company on the first start
+  siteclock-server company create -data DIR -name NAME
+        create the company (one per data folder)
+  siteclock-server setup-code -data DIR [-rotate]
+        print the setup code kiosks enroll with, and when it changes
+  siteclock-server demo [-data DIR] [-addr HOST:PORT]
+        seed a demo company with the kiosk demo's people, print the setup code, serve
+  siteclock-server version
+
+Plain HTTP is served only on a loopback address (127.0.0.1, ::1, localhost);
+anywhere else give -tls-cert and -tls-key.
+`
+
+// Defaults.
+const (
+	defaultAddr     = "127.0.0.1:8080"
+	defaultDemoData = ".run/server"
+	purgeEvery      = time.Hour
+	shutdownTimeout = 10 * time.Second
+)
+
+// run is main without the process: tests call it in-process.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args, stdin, stdout, stderr)
+}
+
+// runContext is run with the context that stops a server.
+func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("say what to do: serve, company create, setup-code, demo or version")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stdout, stderr)
+	case "company":
+		if len(args) < 2 || args[1] != "create" {
+			return errors.New("company: say `siteclock-server company create -data DIR -name NAME`")
+		}
+		return companyCreate(args[2:], stdout, stderr)
+	case "setup-code":
+		return setupCode(args[1:], stdout, stderr)
+	case "demo":
+		return demo(ctx, args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "siteclock-server", firmware.Version)
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// flags are the flags the commands share.
+type flags struct {
+	fs      *flag.FlagSet
+	data    string
+	addr    string
+	tlsCert string
+	tlsKey  string
+}
+
+func newFlags(name string, stderr io.Writer) *flags {
+	f := &flags{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
+	f.fs.SetOutput(stderr)
+	f.fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	f.fs.StringVar(&f.data, "data", "", "data folder: office.db and photos/")
+	return f
+}
+
+func (f *flags) serverFlags(addr string) {
+	f.fs.StringVar(&f.addr, "addr", addr, "address to listen on")
+	f.fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (PEM)")
+	f.fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key file (PEM)")
+}
+
+// parse parses args and checks what every command needs, to fail early.
+func (f *flags) parse(args []string) error {
+	if err := f.fs.Parse(args); err != nil {
+		return err
+	}
+	if f.fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", f.fs.Name(), f.fs.Arg(0))
+	}
+	if f.data == "" {
+		return fmt.Errorf("%s: give the data folder with -data DIR", f.fs.Name())
+	}
+	if f.fs.Lookup("addr") == nil {
+		return nil
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return fmt.Errorf("%s: give both -tls-cert and -tls-key, or neither", f.fs.Name())
+	}
+	if f.tlsCert == "" && !loopback(f.addr) {
+		return fmt.Errorf("%s: refusing plain HTTP on %s: device tokens and the roster's PIN hashes would cross the network unencrypted; "+
+			"give -tls-cert and -tls-key, or listen on a loopback address such as %s", f.fs.Name(), f.addr, defaultAddr)
+	}
+	return nil
+}
+
+// loopback reports whether addr listens only on this machine.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func newLogger(stderr io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func companyCreate(args []string, stdout, stderr io.Writer) error {
+	f := newFlags("company create", stderr)
+	name := f.fs.String("name", "", "the company's name")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*name) == "" {
+		return errors.New("company create: give the company's name with -name NAME")
+	}
+	store, err := backoffice.Open(f.data, backoffice.Options{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	now := time.Now()
+	c, err := store.CreateCompany(*name, now)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created company %q in %s\n", c.Name, store.Dir())
+	return printSetupCode(store, now, stdout)
+}
+
+func setupCode(args []string, stdout, stderr io.Writer) error {
+	f := newFlags("setup-code", stderr)
+	rotate := f.fs.Bool("rotate", false, "retire the current code now and issue a new one")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	store, err := backoffice.Open(f.data, backoffice.Options{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	now := time.Now()
+	if *rotate {
+		if _, err := store.RotateSetupCode(now); err != nil {
+			return err
+		}
+	}
+	return printSetupCode(store, now, stdout)
+}
+
+// printSetupCode prints the current code and when it changes.
+func printSetupCode(store *backoffice.Store, now time.Time, stdout io.Writer) error {
+	code, err := store.SetupCode(now)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "setup code: %s (changes %s, in %s)\n", code.Code,
+		code.NextChange.Local().Format("Mon 2 Jan 2006 15:04 MST"), approx(code.NextChange.Sub(now)))
+	return nil
+}
+
+// approx says d the way a person would: "7 days", "5 hours", "12 minutes".
+func approx(d time.Duration) string {
+	unit := func(n int, what string) string {
+		if n == 1 {
+			return "1 " + what
+		}
+		return fmt.Sprintf("%d %ss", n, what)
+	}
+	switch {
+	case d >= 48*time.Hour:
+		return unit(int((d+12*time.Hour)/(24*time.Hour)), "day")
+	case d >= 2*time.Hour:
+		return unit(int((d+30*time.Minute)/time.Hour), "hour")
+	}
+	return unit(max(0, int((d+30*time.Second)/time.Minute)), "minute")
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("serve", stderr)
+	f.serverFlags(defaultAddr)
+	company := f.fs.String("company", "", "create the company with this name if the data folder has none")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	store, err := backoffice.Open(f.data, backoffice.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if _, err := store.Company(); errors.Is(err, backoffice.ErrNoCompany) && *company != "" {
+		if _, err := store.CreateCompany(*company, time.Now()); err != nil {
+			return err
+		}
+		if err := printSetupCode(store, time.Now(), stdout); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return fmt.Errorf("serve: %w; or give -company NAME to create it now", err)
+	}
+	return listenAndServe(ctx, f, store, log, stdout)
+}
+
+// listenAndServe serves the device API until ctx is done, then shuts down
+// gracefully: requests in flight finish (their writes are durable), new
+// ones are refused.
+func listenAndServe(ctx context.Context, f *flags, store *backoffice.Store, log *slog.Logger, stdout io.Writer) error {
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w; is another server running there?", f.addr, err)
+	}
+	scheme := "http"
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("TLS certificate: %w; check -tls-cert and -tls-key", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
+	srv := &http.Server{
+		Handler:           backoffice.NewServer(store, backoffice.ServerOptions{Logger: log}).Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute, // a 4 MB photo over a slow site link
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "serving the device API on %s://%s (data in %s)\n", scheme, ln.Addr(), store.Dir())
+	log.Info("serving", "addr", ln.Addr().String(), "tls", f.tlsCert != "", "data", store.Dir())
+
+	pctx, stopPurge := context.WithCancel(ctx)
+	purged := make(chan struct{})
+	go func() {
+		defer close(purged)
+		purgePhotos(pctx, store, log)
+	}()
+	// The store closes after this returns: the purge must be over.
+	defer func() { stopPurge(); <-purged }()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return nil
+}
+
+// purgePhotos applies the photo retention rule now and every hour.
+func purgePhotos(ctx context.Context, store *backoffice.Store, log *slog.Logger) {
+	t := time.NewTicker(purgeEvery)
+	defer t.Stop()
+	for {
+		if _, err := store.PurgePhotos(time.Now()); err != nil && ctx.Err() == nil {
+			log.Error("photo retention: deleting old photos failed; retrying in an hour", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
