@@ -5,7 +5,6 @@ export CGO_ENABLED := 1
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/siteclock/siteclock/firmware.Version=$(VERSION)
-DEMO_STATE ?= .run/kiosk
 # Test timeout: the slow suites (SIGKILL crash loops, end-to-end) included.
 TEST_TIMEOUT ?= 20m
 
@@ -17,23 +16,22 @@ help: ## show the targets
 deps: ## check or install what building needs (Go, gcc, modules)
 	@scripts/deps.sh
 
-build: deps ## build bin/siteclockd
-	go build -ldflags '$(LDFLAGS)' -o bin/siteclockd ./cmd/siteclockd
+build: deps ## build bin/siteclockd and bin/siteclock-server
+	go build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/siteclockd ./cmd/siteclock-server
 
-$(DEMO_STATE)/kiosk.db: | build
-	bin/siteclockd roster import -state $(DEMO_STATE) demo/roster.json
+run: build ## start the demo: the back office, and a simulated kiosk enrolled with it in this terminal
+	scripts/demo.sh
 
-run: build $(DEMO_STATE)/kiosk.db ## start the demo: a simulated kiosk in this terminal
-	bin/siteclockd -config demo/siteclockd.toml -state $(DEMO_STATE)
-
-run-headless: build $(DEMO_STATE)/kiosk.db ## the demo kiosk reading keys from standard input
-	bin/siteclockd -config demo/siteclockd.toml -state $(DEMO_STATE) -headless
+run-offline: build ## a simulated kiosk with no back office (roster from demo/roster.json)
+	test -f .run/offline/kiosk.db || bin/siteclockd roster import -state .run/offline demo/roster.json
+	bin/siteclockd -config demo/siteclockd.toml -state .run/offline
 
 vet: deps
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-test: deps vet ## run every test, the slow suites too
+test: deps vet ## run every test, the slow suites too (the browser tests need chromium: installed when root)
+	@scripts/deps.sh chromium:chromium
 	go test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 test-quick: deps ## the fast tests for the inner loop

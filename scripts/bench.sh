@@ -10,6 +10,9 @@ mkdir -p out
 {
   echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m) $(nproc) cores, $(go version)"
   go test -run "^$" -bench . -benchtime 2000x -count 5 ./queue
+  go test -run '^$' -bench Ingest -benchtime 1000x -count 3 ./backoffice
+  go test -run '^$' -bench CheckIn/herd -benchtime 50x ./backoffice
+  go test -run '^$' -bench CheckIn/steady -benchtime 10x ./backoffice
   go test -run '^$' -bench KeyToScreen -benchtime 2000x ./cmd/siteclockd
   go test -run '^$' -bench Idle -benchtime 1x -timeout 10m ./cmd/siteclockd
 } 2>&1 | tee out/bench.txt
