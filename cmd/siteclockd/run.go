@@ -33,7 +33,8 @@ const usage = `usage:
   siteclockd enroll [flags] -code CODE    join the back office with its setup code (as the kiosk's setup screen does)
   siteclockd roster import [flags] FILE   replace the employee list from a roster file
   siteclockd status [flags]               show the device, roster and queue
-  siteclockd punches [flags]              list punches not yet uploaded (-all: every punch)
+  siteclockd punches [flags]              list punches not yet uploaded (-all: every punch;
+                                          -rejected: those the back office refused, with why)
   siteclockd version                      print the version
 
 flags:
@@ -80,6 +81,7 @@ type common struct {
 	camera   string
 	server   string
 	all      bool
+	rejected bool
 }
 
 func newFlags(name string, stderr io.Writer) *common {
@@ -241,6 +243,9 @@ func status(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "punches:\t%d in all, %d waiting to upload\n", st.Total, st.Waiting)
+	if st.Rejected > 0 {
+		fmt.Fprintf(w, "refused:\t%d refused by the back office; see siteclockd punches -rejected\n", st.Rejected)
+	}
 	if !st.OldestWaiting.IsZero() {
 		fmt.Fprintf(w, "oldest waiting:\t%s\n", st.OldestWaiting.Local().Format(time.DateTime))
 	}
@@ -255,6 +260,7 @@ func status(args []string, stdout, stderr io.Writer) error {
 func punches(args []string, stdout, stderr io.Writer) error {
 	c := newFlags("punches", stderr)
 	c.fs.BoolVar(&c.all, "all", false, "list every punch, uploaded or not")
+	c.fs.BoolVar(&c.rejected, "rejected", false, "list the punches the back office refused, with the reason")
 	cfg, err := c.load(args)
 	if err != nil {
 		return err
@@ -264,6 +270,9 @@ func punches(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
+	if c.rejected {
+		return listRejected(db, stdout)
+	}
 	ps, err := db.Unsent(0)
 	if c.all {
 		ps, err = db.All(0)
@@ -285,6 +294,28 @@ func punches(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Seq, p.ID, p.EmployeeNumber, p.EmployeeName,
 			p.Direction, p.At.Local().Format(time.DateTime), by, photo)
+	}
+	return nil
+}
+
+// listRejected shows the punches the back office refused, for a person to
+// take up with the office: they are kept, never retried, never dropped.
+func listRejected(db *queue.DB, stdout io.Writer) error {
+	rs, err := db.Rejected()
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	defer w.Flush()
+	fmt.Fprintln(w, "SEQ\tID\tEMPLOYEE\tNAME\tDIR\tTIME\tREFUSED\tWHY")
+	for _, r := range rs {
+		p := r.Punch
+		what, why, at := "punch", r.Reason, r.At
+		if why == "" {
+			what, why, at = "photo", r.PhotoReason, r.PhotoAt
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s %s\t%s\n", p.Seq, p.ID, p.EmployeeNumber, p.EmployeeName,
+			p.Direction, p.At.Local().Format(time.DateTime), what, at.Local().Format(time.DateTime), why)
 	}
 	return nil
 }
