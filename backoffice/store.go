@@ -249,39 +249,16 @@ func (s *Store) open(readers int) error {
 // quickCheck runs PRAGMA quick_check so that damage is found at start-up,
 // before new punches are written on top of it.
 func (s *Store) quickCheck(ctx context.Context) error {
-	fail := func(err error) error {
-		if sqlitedb.IsCorrupt(err) {
-			return s.corruptError("quick_check: "+err.Error(), err)
-		}
+	damage, err := sqlitedb.QuickCheck(ctx, s.w)
+	switch {
+	case err != nil && sqlitedb.IsCorrupt(err):
+		return s.corruptError("quick_check: "+err.Error(), err)
+	case err != nil:
 		return s.openError(err)
+	case damage != "":
+		return s.corruptError(damage, nil)
 	}
-	rows, err := s.w.QueryContext(ctx, "PRAGMA quick_check")
-	if err != nil {
-		return fail(err)
-	}
-	defer rows.Close()
-	var problems []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return fail(err)
-		}
-		problems = append(problems, line)
-	}
-	if err := rows.Err(); err != nil {
-		return fail(err)
-	}
-	if len(problems) == 1 && problems[0] == "ok" {
-		return nil
-	}
-	what := "quick_check found no result"
-	if len(problems) > 0 {
-		what = "quick_check: " + strings.ReplaceAll(problems[0], "\n", " ")
-		if len(problems) > 1 {
-			what += fmt.Sprintf(" (and %d more problems)", len(problems)-1)
-		}
-	}
-	return s.corruptError(what, nil)
+	return nil
 }
 
 // checkpointEvery is how often the WAL is copied back into the database

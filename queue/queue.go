@@ -268,39 +268,16 @@ func (db *DB) open() error {
 // database (so its cost grows with the file; it is paid once, at start-up)
 // so that damage is found before new punches are written on top of it.
 func (db *DB) quickCheck(ctx context.Context) error {
-	fail := func(err error) error {
-		if sqlitedb.IsCorrupt(err) {
-			return db.corruptError("quick_check: "+err.Error(), err)
-		}
+	damage, err := sqlitedb.QuickCheck(ctx, db.sql)
+	switch {
+	case err != nil && sqlitedb.IsCorrupt(err):
+		return db.corruptError("quick_check: "+err.Error(), err)
+	case err != nil:
 		return db.openError(err)
+	case damage != "":
+		return db.corruptError(damage, nil)
 	}
-	rows, err := db.sql.QueryContext(ctx, "PRAGMA quick_check")
-	if err != nil {
-		return fail(err)
-	}
-	defer rows.Close()
-	var problems []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return fail(err)
-		}
-		problems = append(problems, line)
-	}
-	if err := rows.Err(); err != nil {
-		return fail(err)
-	}
-	if len(problems) == 1 && problems[0] == "ok" {
-		return nil
-	}
-	what := "quick_check found no result"
-	if len(problems) > 0 {
-		what = "quick_check: " + strings.ReplaceAll(problems[0], "\n", " ")
-		if len(problems) > 1 {
-			what += fmt.Sprintf(" (and %d more problems)", len(problems)-1)
-		}
-	}
-	return db.corruptError(what, nil)
+	return nil
 }
 
 // openError turns an error met while opening into one that says what to do.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/mattn/go-sqlite3"
 	"golang.org/x/sys/unix"
@@ -76,6 +77,41 @@ func migrateStep(ctx context.Context, db *sql.DB, to int, step string) error {
 		return fmt.Errorf("migrate to schema %d: %w", to, err)
 	}
 	return nil
+}
+
+// QuickCheck runs PRAGMA quick_check, which reads every page of the
+// database (its cost grows with the file: run it once, at start-up) so that
+// damage is found before new data is written on top of it. damage is empty
+// when the database is sound, else a one-line description; err is an error
+// running the check (IsCorrupt tells whether that too means damage).
+func QuickCheck(ctx context.Context, db *sql.DB) (damage string, err error) {
+	rows, err := db.QueryContext(ctx, "PRAGMA quick_check")
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return "", err
+		}
+		problems = append(problems, line)
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	if len(problems) == 1 && problems[0] == "ok" {
+		return "", nil
+	}
+	damage = "quick_check found no result"
+	if len(problems) > 0 {
+		damage = "quick_check: " + strings.ReplaceAll(problems[0], "\n", " ")
+		if len(problems) > 1 {
+			damage += fmt.Sprintf(" (and %d more problems)", len(problems)-1)
+		}
+	}
+	return damage, nil
 }
 
 // IsCorrupt reports whether err is SQLite saying the file is damaged or is
