@@ -325,6 +325,15 @@ func (c *Client) setInterval(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// SyncOnce runs one sync round now (check in, roster, uploads) and returns
+// its error; for a headless script's end, when Run is not running.
+func (c *Client) SyncOnce(ctx context.Context) error {
+	if err := c.sync(ctx); err != nil && !errors.Is(err, errStopped) {
+		return err
+	}
+	return nil
+}
+
 // Run syncs with the back office until ctx is done, or until the kiosk was
 // disabled and said goodbye (then it returns nil too). Before the kiosk is
 // enrolled it waits for Enroll. It syncs at once, then every SyncEvery the

@@ -475,6 +475,14 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err := <-upDone; err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("uplink stopped", "err", err)
 		}
+		if k.Scripted && up.Enrolled() {
+			// The end of a script: send what it punched before leaving.
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			if err := up.SyncOnce(ctx); err != nil {
+				log.Warn("last sync before exit failed; the punches stay queued", "err", err)
+			}
+			cancel()
+		}
 	}
 	log.Info("siteclockd stopped")
 	select {
