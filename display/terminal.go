@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/siteclock/siteclock/camera"
 	"github.com/siteclock/siteclock/kiosk"
 )
 
@@ -129,7 +130,7 @@ func (t *Terminal) render(s kiosk.Screen) []byte {
 		if len(s.Lines) > 0 {
 			row("")
 		}
-		for _, r := range thumbnail(s.Photo, min(thumbWidth, inner-2)) {
+		for _, r := range thumbnail(s.Photo, s.PhotoRotation, min(thumbWidth, inner-2)) {
 			row(r)
 		}
 	}
@@ -189,14 +190,16 @@ const (
 	thumbMaxRows = 12
 )
 
-// thumbnail renders a JPEG as rows of coloured half blocks at most width
-// cells wide, keeping its aspect ratio. A photo that does not decode is shown
-// as "[photo]": the person still sees that a photo was taken.
-func thumbnail(photo []byte, width int) []string {
+// thumbnail renders a JPEG, turned clockwise by rotation degrees, as rows
+// of coloured half blocks at most width cells wide, keeping its aspect
+// ratio. A photo that does not decode is shown as "[photo]": the person
+// still sees that a photo was taken.
+func thumbnail(photo []byte, rotation, width int) []string {
 	img, err := jpeg.Decode(bytes.NewReader(photo))
 	if err != nil || img.Bounds().Empty() {
 		return []string{"[photo]"}
 	}
+	img = camera.Rotate(img, rotation)
 	bo := img.Bounds()
 	w := width
 	h := (w*bo.Dy() + bo.Dx() - 1) / bo.Dx() // in pixels, rounded up

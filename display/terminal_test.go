@@ -181,6 +181,20 @@ func TestTerminalLegend(t *testing.T) {
 	}
 }
 
+func TestThumbnailRotation(t *testing.T) {
+	// A landscape photo turned 90° is shown portrait: more rows than a
+	// landscape thumbnail of the same width.
+	img := image.NewRGBA(image.Rect(0, 0, 40, 20))
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	flat, turned := thumbnail(b.Bytes(), 0, 8), thumbnail(b.Bytes(), 90, 8)
+	if len(flat) != 2 || len(turned) != 8 {
+		t.Errorf("rows: %d unturned, %d turned 90°; want 2 and 8", len(flat), len(turned))
+	}
+}
+
 func TestThumbnail(t *testing.T) {
 	// Left half red, right half blue: the thumbnail's cells follow.
 	img := image.NewRGBA(image.Rect(0, 0, 40, 20))
@@ -197,7 +211,7 @@ func TestThumbnail(t *testing.T) {
 	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 100}); err != nil {
 		t.Fatal(err)
 	}
-	rows := thumbnail(b.Bytes(), 8)
+	rows := thumbnail(b.Bytes(), 0, 8)
 	if len(rows) != 2 { // 8 cells wide at 2:1 is 4 pixels, 2 rows, tall
 		t.Fatalf("got %d rows, want 2", len(rows))
 	}
@@ -225,10 +239,10 @@ func TestThumbnail(t *testing.T) {
 	if err := jpeg.Encode(&b, image.NewGray(image.Rect(0, 0, 480, 640)), nil); err != nil {
 		t.Fatal(err)
 	}
-	if rows := thumbnail(b.Bytes(), thumbWidth); len(rows) != thumbMaxRows || visibleWidth(rows[0]) != 18 {
+	if rows := thumbnail(b.Bytes(), 0, thumbWidth); len(rows) != thumbMaxRows || visibleWidth(rows[0]) != 18 {
 		t.Errorf("portrait thumbnail is %d rows of %d columns, want %d of 18", len(rows), visibleWidth(rows[0]), thumbMaxRows)
 	}
-	if got := thumbnail([]byte("junk"), 8); len(got) != 1 || got[0] != "[photo]" {
+	if got := thumbnail([]byte("junk"), 0, 8); len(got) != 1 || got[0] != "[photo]" {
 		t.Errorf("thumbnail of junk = %q, want [photo]", got)
 	}
 }

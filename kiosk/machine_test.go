@@ -576,3 +576,19 @@ func verbs(s string) string {
 	}
 	return strings.Join(out, "")
 }
+
+func TestPreviewCarriesPhotoRotation(t *testing.T) {
+	r := testRoster(t)
+	s := r.Settings
+	s.PhotoRotation = 270
+	r2, err := roster.New(r.Version, r.KDF, s, r.Roles(), r.Employees())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newKT(t, New(Ready, r2, nil, punch.PhotoTaken, Net{}, start))
+	run(t, k, keys("2222##"), wait(3*time.Second), photo(), check(func(k *kt) {
+		if sc := k.s.Screen(k.now); sc.Name != ScreenPreview || sc.PhotoRotation != 270 {
+			t.Errorf("preview %s rotated %d, want 270 from the settings", sc.Name, sc.PhotoRotation)
+		}
+	}))
+}

@@ -10,6 +10,10 @@ type Screen struct {
 	Lines  []string // body text
 	Icon   Icon
 	Photo  []byte   // JPEG to show (the FaceFront preview); nil for none
+	// PhotoRotation turns Photo clockwise by 0, 90, 180 or 270 degrees
+	// when it is shown (the photo-rotation setting: photos are stored as
+	// the camera took them).
+	PhotoRotation int
 	Hints  []string // what the keys do here: "# OK", "* Back"
 	Status string   // bottom status line: online/offline, waiting, last sync
 }
@@ -50,7 +54,7 @@ const (
 
 // Equal reports whether two screens show the same thing.
 func (s Screen) Equal(o Screen) bool {
-	if s.Name != o.Name || s.Title != o.Title || s.Big != o.Big || s.Icon != o.Icon || s.Status != o.Status ||
+	if s.Name != o.Name || s.Title != o.Title || s.Big != o.Big || s.Icon != o.Icon || s.Status != o.Status || s.PhotoRotation != o.PhotoRotation ||
 		len(s.Lines) != len(o.Lines) || len(s.Hints) != len(o.Hints) || len(s.Photo) != len(o.Photo) {
 		return false
 	}

@@ -117,6 +117,7 @@ func (s State) Screen(now time.Time) Screen {
 		sc.Title = t("greet.hello", s.emp.Name)
 		sc.Big = t("saving")
 		sc.Photo = s.photo
+		sc.PhotoRotation = s.settings().PhotoRotation
 		sc.Icon = IconWait
 	case phSaving:
 		sc.Name = ScreenSaving
