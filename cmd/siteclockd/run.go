@@ -320,6 +320,52 @@ func listRejected(db *queue.DB, stdout io.Writer) error {
 	return nil
 }
 
+// storedState is the kiosk's state as the queue left it: provisioned or
+// not, disabled or not, the roster and everyone's last punch.
+func storedState(db *queue.DB) (kiosk.State, error) {
+	dev, err := db.Device()
+	if err != nil {
+		return kiosk.State{}, err
+	}
+	r, err := db.Roster()
+	if err != nil && !errors.Is(err, queue.ErrNoRoster) {
+		return kiosk.State{}, err
+	}
+	statuses, err := db.Statuses()
+	if err != nil {
+		return kiosk.State{}, err
+	}
+	last := make(map[string]kiosk.LastPunch, len(statuses))
+	for id, st := range statuses {
+		last[id] = kiosk.LastPunch{Direction: st.Direction, At: st.At}
+	}
+	mode := kiosk.Ready
+	switch {
+	case dev.Disabled:
+		mode = kiosk.Disabled
+	case !dev.Provisioned:
+		mode = kiosk.Unprovisioned
+	}
+	return kiosk.New(mode, r, last, "", kiosk.Net{LastSync: dev.LastSync}, time.Now()), nil
+}
+
+// newCamera is the configured camera; nil for none.
+func newCamera(cfg config) daemon.Camera {
+	if cfg.Camera.Driver != "sim" {
+		return nil
+	}
+	cam := camera.NewSim(time.Now)
+	switch cfg.Camera.SimFault {
+	case "none":
+		cam.SetFault(camera.ErrNoCamera)
+	case "permission":
+		cam.SetFault(camera.ErrPermission)
+	case "unplugged":
+		cam.SetFault(camera.ErrUnplugged)
+	}
+	return cam
+}
+
 func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := newFlags("siteclockd", stderr)
 	c.fs.BoolVar(&c.headless, "headless", false, "keys from standard input, screens as text on standard output")
@@ -359,47 +405,11 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	dev, err := db.Device()
+	state, err := storedState(db)
 	if err != nil {
 		return err
 	}
-	r, err := db.Roster()
-	if err != nil && !errors.Is(err, queue.ErrNoRoster) {
-		return err
-	}
-	statuses, err := db.Statuses()
-	if err != nil {
-		return err
-	}
-	last := make(map[string]kiosk.LastPunch, len(statuses))
-	for id, st := range statuses {
-		last[id] = kiosk.LastPunch{Direction: st.Direction, At: st.At}
-	}
-	mode := kiosk.Ready
-	switch {
-	case dev.Disabled:
-		mode = kiosk.Disabled
-	case !dev.Provisioned:
-		mode = kiosk.Unprovisioned
-	}
-
-	k := &daemon.Kiosk{
-		State:  kiosk.New(mode, r, last, "", kiosk.Net{LastSync: dev.LastSync}, time.Now()),
-		Store:  db,
-		Logger: log,
-	}
-	if cfg.Camera.Driver == "sim" {
-		cam := camera.NewSim(time.Now)
-		switch cfg.Camera.SimFault {
-		case "none":
-			cam.SetFault(camera.ErrNoCamera)
-		case "permission":
-			cam.SetFault(camera.ErrPermission)
-		case "unplugged":
-			cam.SetFault(camera.ErrUnplugged)
-		}
-		k.Camera = cam
-	}
+	k := &daemon.Kiosk{State: state, Store: db, Logger: log, Camera: newCamera(cfg)}
 
 	events := make(chan kiosk.Event, 16)
 	up, err := newUplink(cfg, db, log, events, k.CameraStatus)
@@ -450,7 +460,7 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	defer systemd.Stopping()
 
-	log.Info("siteclockd starting", "version", firmware.Version, "state_dir", cfg.StateDir, "mode", mode,
+	log.Info("siteclockd starting", "version", firmware.Version, "state_dir", cfg.StateDir, "mode", state.Mode,
 		"input", cfg.Input.Driver, "display", cfg.Display.Driver, "camera", cfg.Camera.Driver)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
