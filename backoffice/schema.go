@@ -148,4 +148,46 @@ CREATE TABLE photos (
 ) WITHOUT ROWID;
 CREATE INDEX photos_retention ON photos (received_at_ns) WHERE deleted_at_ns IS NULL;
 `,
+	// 2: the admin side: admins who sign in with a password, their
+	// sessions and API tokens (both kept only as SHA-256), and a record of
+	// the photo retention purges.
+	`
+CREATE TABLE admins (
+	id             INTEGER PRIMARY KEY,
+	username       TEXT    NOT NULL UNIQUE COLLATE NOCASE CHECK (username <> ''),
+	password_hash  TEXT    NOT NULL CHECK (password_hash <> ''), -- bcrypt
+	created_at_ns  INTEGER NOT NULL,
+	disabled_at_ns INTEGER
+);
+
+-- A session is its random ID's SHA-256; the cookie holds the ID.
+CREATE TABLE admin_sessions (
+	id_sha256     BLOB    PRIMARY KEY CHECK (length(id_sha256) = 32),
+	admin_id      INTEGER NOT NULL REFERENCES admins (id),
+	csrf_token    TEXT    NOT NULL CHECK (csrf_token <> ''),
+	created_at_ns INTEGER NOT NULL,
+	seen_at_ns    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX admin_sessions_admin ON admin_sessions (admin_id);
+
+CREATE TABLE admin_tokens (
+	id            TEXT    PRIMARY KEY CHECK (id <> ''), -- public: shown in lists, used to revoke
+	name          TEXT    NOT NULL CHECK (name <> ''),
+	token_sha256  BLOB    NOT NULL UNIQUE CHECK (length(token_sha256) = 32),
+	admin_id      INTEGER NOT NULL REFERENCES admins (id),
+	created_at_ns INTEGER NOT NULL,
+	last_used_ns  INTEGER,
+	revoked_at_ns INTEGER
+);
+
+-- Runs of the photo retention rule: the latest run, and every run that
+-- deleted photos (a photo's deleted_at_ns equals its run's at_ns).
+CREATE TABLE photo_purges (
+	id             INTEGER PRIMARY KEY,
+	at_ns          INTEGER NOT NULL,
+	deleted        INTEGER NOT NULL CHECK (deleted >= 0),
+	retention_days INTEGER NOT NULL CHECK (retention_days >= 0)
+);
+CREATE INDEX photo_purges_at ON photo_purges (at_ns);
+`,
 }

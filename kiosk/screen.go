@@ -4,18 +4,18 @@ package kiosk
 // layout-neutral: a text display prints its fields in order, a graphic one
 // gives Big the large font and draws Icon and Photo.
 type Screen struct {
-	Name   string   // stable identifier: "idle", "pin", "greet", ... (see the Screen* constants)
-	Title  string   // top line: the device nickname or a greeting
-	Big    string   // the large text: the time, masked PIN, countdown, "Clocked IN 7:02 AM"
-	Lines  []string // body text
-	Icon   Icon
-	Photo  []byte   // JPEG to show (the FaceFront preview); nil for none
+	Name  string   // stable identifier: "idle", "pin", "greet", ... (see the Screen* constants)
+	Title string   // top line: the device nickname or a greeting
+	Big   string   // the large text: the time, masked PIN, countdown, "Clocked IN 7:02 AM"
+	Lines []string // body text
+	Icon  Icon
+	Photo []byte // JPEG to show (the FaceFront preview); nil for none
 	// PhotoRotation turns Photo clockwise by 0, 90, 180 or 270 degrees
 	// when it is shown (the photo-rotation setting: photos are stored as
 	// the camera took them).
 	PhotoRotation int
-	Hints  []string // what the keys do here: "# OK", "* Back"
-	Status string   // bottom status line: online/offline, waiting, last sync
+	Hints         []string // what the keys do here: "# OK", "* Back"
+	Status        string   // bottom status line: online/offline, waiting, last sync
 }
 
 // Icon is a symbol a graphic display draws beside Big.

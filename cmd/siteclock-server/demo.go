@@ -9,6 +9,7 @@ import (
 
 	"github.com/siteclock/siteclock/backoffice"
 	"github.com/siteclock/siteclock/roster"
+	"github.com/siteclock/siteclock/sms"
 )
 
 // demoCompany is the demo's company name.
@@ -49,10 +50,22 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if seeded {
 		fmt.Fprintf(stdout, "seeded the demo company %q with %d employees in %s\n", demoCompany, len(demoPeople), store.Dir())
 	}
+	if err := ensureDemoAdmin(store, stdout); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	if err := printSetupCode(store, time.Now(), stdout); err != nil {
 		return err
 	}
-	return listenAndServe(ctx, f, store, log, stdout)
+	// The demo has no SMS gateway unless one is given: setup codes "sent"
+	// to a technician are written to the log.
+	sender, err := f.smsSender()
+	if err != nil {
+		return err
+	}
+	if sender == nil {
+		sender = sms.Log{Logger: log}
+	}
+	return listenAndServe(ctx, f, store, log, sender, stdout)
 }
 
 // seedDemo creates the demo company if the data folder has none, and its

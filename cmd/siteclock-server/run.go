@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -19,21 +20,37 @@ import (
 
 	"github.com/siteclock/siteclock/backoffice"
 	"github.com/siteclock/siteclock/firmware"
+	"github.com/siteclock/siteclock/sms"
 )
 
 const usage = `usage:
   siteclock-server serve -data DIR [-addr HOST:PORT] [-tls-cert FILE -tls-key FILE] [-company NAME]
-        serve the device API; -company creates the company on the first start
+                   [-public-url URL] [-sms-webhook URL [-sms-token-file FILE]]
+        serve the device API and the admin web UI and API; -company creates the
+        company on the first start
   siteclock-server company create -data DIR -name NAME
         create the company (one per data folder)
+  siteclock-server admin create -data DIR -user NAME
+        create an admin of the web UI; the password is read from standard input
+        (prompted for on a terminal), at least 12 characters
+  siteclock-server admin password -data DIR -user NAME
+        set a new password for an admin (signs them out everywhere)
   siteclock-server setup-code -data DIR [-rotate]
         print the setup code kiosks enroll with, and when it changes
   siteclock-server demo [-data DIR] [-addr HOST:PORT]
-        seed a demo company with the kiosk demo's people, print the setup code, serve
+        seed a demo company with the kiosk demo's people and an admin "admin"
+        (password printed once and kept in DIR/demo-admin-password.txt), print
+        the setup code, serve; text messages go to the log
   siteclock-server version
 
 Plain HTTP is served only on a loopback address (127.0.0.1, ::1, localhost);
-anywhere else give -tls-cert and -tls-key.
+anywhere else give -tls-cert and -tls-key. Behind a reverse proxy that
+terminates TLS, give -public-url https://... so that cookies are Secure and
+form posts from that address are accepted.
+
+The SMS webhook receives POST {"to": "+15552345678", "body": "..."} with
+"Authorization: Bearer TOKEN" when -sms-token-file (or SITECLOCK_SMS_TOKEN)
+gives a token.
 `
 
 // Defaults.
@@ -55,7 +72,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("say what to do: serve, company create, setup-code, demo or version")
+		return errors.New("say what to do: serve, company create, admin create, setup-code, demo or version")
 	}
 	switch args[0] {
 	case "serve":
@@ -65,6 +82,8 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			return errors.New("company: say `siteclock-server company create -data DIR -name NAME`")
 		}
 		return companyCreate(args[2:], stdout, stderr)
+	case "admin":
+		return admin(args[1:], stdin, stdout, stderr)
 	case "setup-code":
 		return setupCode(args[1:], stdout, stderr)
 	case "demo":
@@ -87,6 +106,10 @@ type flags struct {
 	addr    string
 	tlsCert string
 	tlsKey  string
+
+	publicURL    string
+	smsWebhook   string
+	smsTokenFile string
 }
 
 func newFlags(name string, stderr io.Writer) *flags {
@@ -101,6 +124,9 @@ func (f *flags) serverFlags(addr string) {
 	f.fs.StringVar(&f.addr, "addr", addr, "address to listen on")
 	f.fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (PEM)")
 	f.fs.StringVar(&f.tlsKey, "tls-key", "", "TLS key file (PEM)")
+	f.fs.StringVar(&f.publicURL, "public-url", "", "the address people open the web UI at, when a reverse proxy is in front")
+	f.fs.StringVar(&f.smsWebhook, "sms-webhook", "", "URL of the SMS gateway webhook that texts setup codes to technicians")
+	f.fs.StringVar(&f.smsTokenFile, "sms-token-file", "", "file holding the SMS webhook's bearer token (or set SITECLOCK_SMS_TOKEN)")
 }
 
 // parse parses args and checks what every command needs, to fail early.
@@ -119,6 +145,21 @@ func (f *flags) parse(args []string) error {
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return fmt.Errorf("%s: give both -tls-cert and -tls-key, or neither", f.fs.Name())
+	}
+	if f.publicURL != "" {
+		u, err := url.Parse(f.publicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s: -public-url %q: give the full address, such as https://office.example.com", f.fs.Name(), f.publicURL)
+		}
+	}
+	if f.smsTokenFile != "" && f.smsWebhook == "" {
+		return fmt.Errorf("%s: -sms-token-file needs -sms-webhook URL", f.fs.Name())
+	}
+	if f.smsWebhook != "" {
+		u, err := url.Parse(f.smsWebhook)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s: -sms-webhook %q: give the gateway's full URL, such as https://sms.example.com/send", f.fs.Name(), f.smsWebhook)
+		}
 	}
 	if f.tlsCert == "" && !loopback(f.addr) {
 		return fmt.Errorf("%s: refusing plain HTTP on %s: device tokens and the roster's PIN hashes would cross the network unencrypted; "+
@@ -228,6 +269,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
+	sender, err := f.smsSender()
+	if err != nil {
+		return err
+	}
 	if _, err := store.Company(); errors.Is(err, backoffice.ErrNoCompany) && *company != "" {
 		if _, err := store.CreateCompany(*company, time.Now()); err != nil {
 			return err
@@ -238,13 +283,43 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else if err != nil {
 		return fmt.Errorf("serve: %w; or give -company NAME to create it now", err)
 	}
-	return listenAndServe(ctx, f, store, log, stdout)
+	if admins, err := store.Admins(); err != nil {
+		return err
+	} else if len(admins) == 0 {
+		fmt.Fprintf(stdout, "no admin can sign in to the web UI yet: create one with `siteclock-server admin create -data %s -user NAME`\n", f.data)
+	}
+	return listenAndServe(ctx, f, store, log, sender, stdout)
 }
 
-// listenAndServe serves the device API until ctx is done, then shuts down
-// gracefully: requests in flight finish (their writes are durable), new
-// ones are refused.
-func listenAndServe(ctx context.Context, f *flags, store *backoffice.Store, log *slog.Logger, stdout io.Writer) error {
+// smsSender is the SMS gateway the flags name, or nil.
+func (f *flags) smsSender() (sms.Sender, error) {
+	if f.smsWebhook == "" {
+		return nil, nil
+	}
+	token := os.Getenv("SITECLOCK_SMS_TOKEN")
+	if f.smsTokenFile != "" {
+		b, err := os.ReadFile(f.smsTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("SMS token: %w; check -sms-token-file", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	return &sms.Webhook{URL: f.smsWebhook, Token: token}, nil
+}
+
+// handler is the server's one handler: the device API under /api/device/,
+// everything else (the web UI and the admin API) to the office.
+func handler(device *backoffice.Server, office *backoffice.Office) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/device/", device.Handler())
+	mux.Handle("/", office.Handler())
+	return mux
+}
+
+// listenAndServe serves the device API, the web UI and the admin API
+// until ctx is done, then shuts down gracefully: requests in flight finish
+// (their writes are durable), new ones are refused.
+func listenAndServe(ctx context.Context, f *flags, store *backoffice.Store, log *slog.Logger, sender sms.Sender, stdout io.Writer) error {
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w; is another server running there?", f.addr, err)
@@ -259,8 +334,12 @@ func listenAndServe(ctx context.Context, f *flags, store *backoffice.Store, log 
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		scheme = "https"
 	}
+	office := backoffice.NewOffice(store, backoffice.OfficeOptions{
+		Logger: log, SMS: sender, PublicURL: f.publicURL,
+		Secure: f.tlsCert != "" || strings.HasPrefix(f.publicURL, "https://"),
+	})
 	srv := &http.Server{
-		Handler:           backoffice.NewServer(store, backoffice.ServerOptions{Logger: log}).Handler(),
+		Handler:           handler(backoffice.NewServer(store, backoffice.ServerOptions{Logger: log}), office),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute, // a 4 MB photo over a slow site link
 		WriteTimeout:      2 * time.Minute,
@@ -269,6 +348,11 @@ func listenAndServe(ctx context.Context, f *flags, store *backoffice.Store, log 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "serving the device API on %s://%s (data in %s)\n", scheme, ln.Addr(), store.Dir())
+	ui := fmt.Sprintf("%s://%s/", scheme, ln.Addr())
+	if f.publicURL != "" {
+		ui = f.publicURL
+	}
+	fmt.Fprintf(stdout, "admin web UI: %s\n", ui)
 	log.Info("serving", "addr", ln.Addr().String(), "tls", f.tlsCert != "", "data", store.Dir())
 
 	pctx, stopPurge := context.WithCancel(ctx)
@@ -295,12 +379,13 @@ func listenAndServe(ctx context.Context, f *flags, store *backoffice.Store, log 
 	return nil
 }
 
-// purgePhotos applies the photo retention rule now and every hour.
+// purgePhotos applies the photo retention rule now and every hour; the
+// Settings page shows when it last ran.
 func purgePhotos(ctx context.Context, store *backoffice.Store, log *slog.Logger) {
 	t := time.NewTicker(purgeEvery)
 	defer t.Stop()
 	for {
-		if _, err := store.PurgePhotos(time.Now()); err != nil && ctx.Err() == nil {
+		if _, err := store.ApplyPhotoRetention(time.Now()); err != nil && ctx.Err() == nil {
 			log.Error("photo retention: deleting old photos failed; retrying in an hour", "err", err)
 		}
 		select {

@@ -1,0 +1,358 @@
+package backoffice
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/siteclock/siteclock/roster"
+)
+
+// findChromium returns Debian's chromium, which the browser test drives.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "/usr/bin/chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatalf("chromium is not installed, and the web UI test needs a real browser: run `apt-get install chromium` (as root; `make deps` does it)")
+	return ""
+}
+
+// artifacts is the folder the browser test saves its screenshots in:
+// $SITECLOCK_ARTIFACTS, or a temporary folder.
+func artifacts(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("SITECLOCK_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// portraitJPEG is a camera-like photo: a face-ish figure on a gradient, 240
+// wide and 320 high, so that a rotation is visible.
+func portraitJPEG() []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 240, 320))
+	for y := 0; y < 320; y++ {
+		for x := 0; x < 240; x++ {
+			c := color.RGBA{uint8(90 + y/4), uint8(120 + x/4), 170, 255}
+			dx, dy := x-120, y-120
+			switch {
+			case dx*dx+dy*dy < 60*60: // head
+				c = color.RGBA{224, 172, 130, 255}
+			case y > 200 && dx*dx < (y-190)*(y-190): // shoulders
+				c = color.RGBA{234, 88, 12, 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var b bytes.Buffer
+	jpeg.Encode(&b, img, &jpeg.Options{Quality: 85})
+	return b.Bytes()
+}
+
+// The web UI in a real headless chromium: sign in, add an employee, turn
+// FaceFront off for a role, rotate the setup code, disable a device, and
+// hover a timecard's "i" to see the photo. Each step leaves a screenshot.
+func TestBrowser(t *testing.T) {
+	chromium := findChromium(t)
+	shots := artifacts(t)
+	t.Logf("screenshots in %s", shots)
+
+	e := newOfficeEnv(t, OfficeOptions{})
+	deviceID, devToken := e.enrollDevice("Main St trailer")
+	e.enrollDevice("Yard gate")
+	photo := portraitJPEG()
+	timecardPunches(t, e, devToken, photo)
+	if _, err := e.store.SetSettings(roster.Settings{Timezone: "America/Chicago", Nickname: "Site kiosk", PhotoRotation: 90}); err != nil {
+		t.Fatal(err)
+	}
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1360, 900),
+	)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	// Start the browser on a context without a deadline (the browser
+	// lives as long as the context of its first run); each step below
+	// gets its own deadline.
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start %s: %v", chromium, err)
+	}
+	bctx := browser
+
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(browser, stepTimeout)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			shot(t, browser, shots, "failed")
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(browser, stepTimeout)
+		defer cancel()
+		s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			shot(t, bctx, shots, "failed")
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	attr := func(sel, name string) string {
+		t.Helper()
+		return evalJS[string](t, bctx, fmt.Sprintf(`document.querySelector(%q).getAttribute(%q)`, sel, name))
+	}
+
+	// Sign in: the devices page asks for it first.
+	do("open the UI", chromedp.EmulateViewport(1360, 900), chromedp.Navigate(e.web.URL+"/devices"), chromedp.WaitVisible(chromedp.ID("username")))
+	shot(t, bctx, shots, "01-sign-in")
+	do("sign in",
+		chromedp.SendKeys(chromedp.ID("username"), e.admin.Username),
+		chromedp.SendKeys(chromedp.ID("password"), testPassword),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("setup-code")),
+	)
+	shot(t, bctx, shots, "02-devices")
+
+	// Add an employee; a taken PIN is refused next to the field first.
+	do("open the employee form",
+		chromedp.Click(chromedp.CSS(`nav a[href="/employees"]`)),
+		chromedp.WaitVisible(chromedp.ID("add-employee")),
+		chromedp.Click(chromedp.ID("add-employee")),
+		chromedp.WaitVisible(chromedp.ID("employee-form")),
+		chromedp.SendKeys(chromedp.ID("name"), "Dana Lee"),
+		chromedp.SendKeys(chromedp.ID("number"), "2001"),
+		chromedp.SendKeys(chromedp.ID("pin"), "2222"),
+		chromedp.SetValue(chromedp.ID("role_id"), "worker"),
+		chromedp.Click(chromedp.ID("photo_consent")),
+		chromedp.Click(chromedp.ID("save-employee")),
+		chromedp.WaitVisible(chromedp.ID("pin-error")),
+	)
+	if msg := text("#pin-error"); !strings.Contains(msg, "Another active employee has this PIN") {
+		t.Errorf("PIN error %q", msg)
+	}
+	shot(t, bctx, shots, "03-employee-pin-taken")
+	do("add the employee",
+		chromedp.SendKeys(chromedp.ID("pin"), "9753"),
+		chromedp.Click(chromedp.ID("save-employee")),
+		chromedp.WaitVisible(chromedp.ID("employees")),
+	)
+	if list := text("#employees"); !strings.Contains(list, "Dana Lee") || !strings.Contains(text(".flash"), "Added Dana Lee.") {
+		t.Errorf("employees: %q", list)
+	}
+	if m, ok := mustRoster(t, e.store).MatchPIN("9753"); !ok || m.Name != "Dana Lee" || !m.PhotoConsent {
+		t.Errorf("Dana in the roster: %+v %v", m, ok)
+	}
+	shot(t, bctx, shots, "04-employees")
+
+	// Turn FaceFront off for workers.
+	ff := `tr[data-role-id="worker"] button[data-flag="face_front"]`
+	do("open roles", chromedp.Click(chromedp.CSS(`nav a[href="/roles"]`)), chromedp.WaitVisible(chromedp.CSS(ff)))
+	if attr(ff, "aria-pressed") != "true" {
+		t.Fatalf("worker FaceFront is not on to begin with")
+	}
+	do("turn FaceFront off", chromedp.Click(chromedp.CSS(ff)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if attr(ff, "aria-pressed") != "false" || !strings.Contains(text(".flash"), "FaceFront is off for Worker.") {
+		t.Errorf("after the click: %s", attr(ff, "aria-pressed"))
+	}
+	if mustRoster(t, e.store).RoleOf(roster.Employee{RoleID: "worker"}).FaceFront {
+		t.Errorf("the store still has FaceFront on for workers")
+	}
+	shot(t, bctx, shots, "05-roles")
+
+	// Rotate the setup code.
+	do("open devices", chromedp.Click(chromedp.CSS(`nav a[href="/devices"]`)), chromedp.WaitVisible(chromedp.ID("setup-code")))
+	before := attr("#setup-code", "data-code")
+	do("rotate", chromedp.Click(chromedp.ID("rotate")), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	after := attr("#setup-code", "data-code")
+	if after == before || after != e.code() || strings.ReplaceAll(text("#setup-code"), " ", "") != after {
+		t.Errorf("setup code %s → %s (store %s)", before, after, e.code())
+	}
+	shot(t, bctx, shots, "06-setup-code-rotated")
+
+	// Disable a device: a confirmation, then it moves to Disabled devices
+	// with the admin's name.
+	row := fmt.Sprintf(`tr[data-device-id="%s"]`, deviceID)
+	do("disable",
+		chromedp.Click(chromedp.CSS(`#approved `+row+` a.danger`)),
+		chromedp.WaitVisible(chromedp.ID("confirm-disable")),
+	)
+	shot(t, bctx, shots, "07-disable-confirm")
+	do("confirm", chromedp.Click(chromedp.ID("confirm-disable")), chromedp.WaitVisible(chromedp.CSS(`#disabled `+row)))
+	if by := text(`#disabled ` + row + ` .disabled-by`); by != e.admin.Username {
+		t.Errorf("Disabled By %q", by)
+	}
+	if n := evalJS[int](t, bctx, fmt.Sprintf(`document.querySelectorAll('#approved %s').length`, row)); n != 0 {
+		t.Errorf("still approved: %d", n)
+	}
+	shot(t, bctx, shots, "08-device-disabled")
+
+	// Open Ben's timecard and hover the "i" of the punch with a photo.
+	do("open the timecard",
+		chromedp.Click(chromedp.CSS(`nav a[href="/timecards"]`)),
+		chromedp.WaitVisible(chromedp.ID("timecard-picker")),
+		chromedp.SetValue(chromedp.ID("employee"), e.ben.ID),
+		chromedp.SetValue(chromedp.ID("week"), "2026-11-23"),
+		chromedp.Click(chromedp.CSS(`#timecard-picker button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("timecard")),
+	)
+	if total := text("#week-total"); total != "16.75" {
+		t.Errorf("week total %q", total)
+	}
+	img := `.info:not(.nophoto) img.photo`
+	if visible(t, bctx, img) {
+		t.Errorf("the photo shows before the hover")
+	}
+	hover(t, bctx, `.info:not(.nophoto)`, img)
+	do("see the photo",
+		chromedp.WaitVisible(chromedp.CSS(img)),
+		chromedp.Poll[chromedp.Void](`(() => { const i = document.querySelector(`+"`"+img+"`"+`); return i.complete && i.naturalWidth > 0; })()`,
+			chromedp.WithPollingTimeout(10*time.Second)),
+	)
+	if w := evalJS[int](t, bctx, `document.querySelector(`+"`"+img+"`"+`).naturalWidth`); w != 240 || !visible(t, bctx, img) {
+		t.Errorf("photo naturalWidth %d", w)
+	}
+	if rot := evalJS[string](t, bctx, `getComputedStyle(document.querySelector(`+"`"+img+"`"+`)).transform`); rot == "none" || rot == "" {
+		t.Errorf("the photo is not rotated per the setting: transform %q", rot)
+	}
+	shot(t, bctx, shots, "09-timecard-photo")
+
+	// The OUT was clocked by Ana: its "i" says why there is no photo.
+	hover(t, bctx, `tbody.day tr td:nth-child(3) .info.nophoto`, `tbody.day tr td:nth-child(3) .info.nophoto .why`)
+	do("see why", chromedp.WaitVisible(chromedp.CSS(`tbody.day tr td:nth-child(3) .info.nophoto .why`)))
+	if why := text(`tbody.day tr td:nth-child(3) .info.nophoto .why`); why != "no photo: clocked by Ana Ruiz with Clock For" {
+		t.Errorf("reason %q", why)
+	}
+	shot(t, bctx, shots, "10-timecard-no-photo")
+
+	// Set a photo retention of 3 days; once the rule has run, Settings
+	// says what it deleted and the timecard why the photo is gone.
+	do("open settings",
+		chromedp.Click(chromedp.CSS(`nav a[href="/settings"]`)),
+		chromedp.WaitVisible(chromedp.ID("company-settings")),
+		chromedp.SetValue(chromedp.ID("photo_retention_days"), "3"),
+		chromedp.Click(chromedp.CSS(`#company-settings button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".flash")),
+	)
+	if p, err := e.store.ApplyPhotoRetention(e.clock.Now()); err != nil || p.Deleted != 1 {
+		t.Fatalf("purge: %+v %v", p, err)
+	}
+	do("reload settings", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("last-purge")))
+	if s := text("#last-purge"); !strings.Contains(s, "deleted 1 photo.") {
+		t.Errorf("last purge: %q", s)
+	}
+	shot(t, bctx, shots, "11-settings-retention")
+	do("timecard again", chromedp.Navigate(e.web.URL+"/timecards?employee="+e.ben.ID+"&week=2026-11-23"), chromedp.WaitVisible(chromedp.ID("timecard")))
+	first := `tbody.day tr td:nth-child(2) .info`
+	hover(t, bctx, first, first+` .why`)
+	do("see why", chromedp.WaitVisible(chromedp.CSS(first+` .why`)))
+	if why := text(first + ` .why`); why != "photo deleted after 3 days (retention)" {
+		t.Errorf("purged photo reason %q", why)
+	}
+	shot(t, bctx, shots, "12-timecard-photo-deleted")
+}
+
+// visible reports whether the element is shown (not display:none anywhere
+// up the tree, and with a size).
+func visible(t *testing.T, ctx context.Context, sel string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const e = document.querySelector(%q); const r = e.getBoundingClientRect(); return e.checkVisibility() && r.width > 0 && r.height > 0; })()`, sel)))
+	if err != nil {
+		t.Fatalf("visible %s: %v", sel, err)
+	}
+	return v
+}
+
+// evalJS evaluates a JavaScript expression in the page.
+func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// stepTimeout bounds each step of the browser test.
+const stepTimeout = 20 * time.Second
+
+// hover moves the mouse over the middle of the element, as a person
+// would, until what it shows is displayed: a mouse move that reaches the
+// page before it has settled after a navigation is not always seen.
+func hover(t *testing.T, ctx context.Context, sel, shows string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	type point struct{ X, Y float64 }
+	for try := 0; ; try++ {
+		p, err := chromedp.Run(ctx, chromedp.Evaluate[point](fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: "center"}); const r = e.getBoundingClientRect(); return {X: r.x + r.width / 2, Y: r.y + r.height / 2}; })()`, sel)))
+		if err != nil {
+			t.Fatalf("find %s: %v", sel, err)
+		}
+		// Move off first, so that each hover is a real move.
+		if err := chromedp.Do(ctx, chromedp.MouseEvent(chromedp.MouseMoved, 1, 1), chromedp.MouseEvent(chromedp.MouseMoved, p.X, p.Y)); err != nil {
+			t.Fatalf("hover %s: %v", sel, err)
+		}
+		shown, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`getComputedStyle(document.querySelector(%q).closest(".pop")).display !== "none"`, shows)))
+		if err != nil {
+			t.Fatalf("hover %s: %v", sel, err)
+		}
+		if shown {
+			return
+		}
+		if try == 20 {
+			t.Fatalf("hovering %s does not show %s", sel, shows)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// shot saves a PNG of the browser's viewport.
+func shot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), b, 0o644); err != nil {
+		t.Errorf("save screenshot: %v", err)
+	}
+}
