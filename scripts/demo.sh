@@ -38,12 +38,22 @@ fi
 
 password=""
 [ -f "$office/demo-admin-password.txt" ] && password=$(cat "$office/demo-admin-password.txt")
-cat <<MSG
+info() {
+  cat <<MSG
 
   Back office: http://$addr/   (sign in as admin${password:+ with password $password})
-  Kiosk: starting in this terminal; PINs 1111 (foreman), 2222, 3333, 4444, 5555.
+  Kiosk PINs: 1111 (foreman, Clock For), 2222, 3333, 4444, 5555.
   Server log: $run/server.log   Kiosk log: $kiosk/siteclockd.log
 
 MSG
-sleep 2
-bin/siteclockd -config demo/siteclockd.toml -state "$kiosk" -server "http://$addr"
+}
+info
+# The kiosk takes the whole terminal: let the reader note the address first.
+if [ -t 0 ]; then
+  read -r -p "  Press Enter to start the kiosk (Ctrl-C in the kiosk stops both)... " _
+fi
+status=0
+bin/siteclockd -config demo/siteclockd.toml -state "$kiosk" -server "http://$addr" || status=$?
+clear 2>/dev/null || true
+info
+exit "$status"
