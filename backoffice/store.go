@@ -194,19 +194,10 @@ func (s *Store) open(readers int) error {
 	if err := w.PingContext(ctx); err != nil {
 		return s.openError(err)
 	}
-	var mode string
-	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+	if err := sqlitedb.CheckDurable(ctx, w); errors.Is(err, sqlitedb.ErrNotDurable) {
+		return fmt.Errorf("backoffice: %s: %w", s.path, err)
+	} else if err != nil {
 		return s.openError(err)
-	}
-	if !strings.EqualFold(mode, "wal") {
-		return fmt.Errorf("backoffice: %s: journal mode is %q, not wal; keep the data folder on a local filesystem that supports shared memory (not a network share)", s.path, mode)
-	}
-	var syncMode int
-	if err := w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&syncMode); err != nil {
-		return s.openError(err)
-	}
-	if syncMode != 2 {
-		return fmt.Errorf("backoffice: %s: synchronous is %d, not 2 (FULL); this build of the SQLite driver ignores the durability settings and must not be used", s.path, syncMode)
 	}
 	if err := s.quickCheck(ctx); err != nil {
 		return err

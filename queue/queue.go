@@ -26,7 +26,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -223,19 +222,10 @@ func (db *DB) open() error {
 		}
 		return nil
 	}
-	var mode string
-	if err := s.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+	if err := sqlitedb.CheckDurable(ctx, s); errors.Is(err, sqlitedb.ErrNotDurable) {
+		return fmt.Errorf("queue: %s: %w", db.path, err)
+	} else if err != nil {
 		return db.openError(err)
-	}
-	if !strings.EqualFold(mode, "wal") {
-		return fmt.Errorf("queue: %s: journal mode is %q, not wal; keep the state folder on a local filesystem that supports shared memory (not a network share)", db.path, mode)
-	}
-	var syncMode int
-	if err := s.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&syncMode); err != nil {
-		return db.openError(err)
-	}
-	if syncMode != 2 {
-		return fmt.Errorf("queue: %s: synchronous is %d, not 2 (FULL); this build of the SQLite driver ignores the durability settings and must not be used", db.path, syncMode)
 	}
 	if err := db.quickCheck(ctx); err != nil {
 		return err

@@ -79,6 +79,31 @@ func migrateStep(ctx context.Context, db *sql.DB, to int, step string) error {
 	return nil
 }
 
+// ErrNotDurable marks a connection whose settings would not keep commits:
+// not in WAL mode, or not synchronous=FULL.
+var ErrNotDurable = errors.New("the database is not set up to keep what it commits")
+
+// CheckDurable checks that db runs with the settings of DSN: journal_mode
+// WAL and synchronous FULL. A wrong setting wraps ErrNotDurable and says
+// what to do; other errors are SQLite's (IsCorrupt may apply).
+func CheckDurable(ctx context.Context, db *sql.DB) error {
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("%w: journal mode is %q, not wal; keep the data folder on a local filesystem that supports shared memory (not a network share)", ErrNotDurable, mode)
+	}
+	var syncMode int
+	if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&syncMode); err != nil {
+		return err
+	}
+	if syncMode != 2 {
+		return fmt.Errorf("%w: synchronous is %d, not 2 (FULL); this build of the SQLite driver ignores the durability settings and must not be used", ErrNotDurable, syncMode)
+	}
+	return nil
+}
+
 // QuickCheck runs PRAGMA quick_check, which reads every page of the
 // database (its cost grows with the file: run it once, at start-up) so that
 // damage is found before new data is written on top of it. damage is empty

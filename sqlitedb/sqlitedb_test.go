@@ -93,3 +93,18 @@ func TestMigrateStepsAreOrderedAndAtomic(t *testing.T) {
 		t.Errorf("migrate with fewer steps = %v, want NewerSchemaError{2, 1}", err)
 	}
 }
+
+func TestCheckDurable(t *testing.T) {
+	db := open(t)
+	if err := CheckDurable(context.Background(), db); err != nil {
+		t.Errorf("DSN connection: %v", err)
+	}
+	plain, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "plain.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if err := CheckDurable(context.Background(), plain); !errors.Is(err, ErrNotDurable) || !strings.Contains(err.Error(), "not wal") {
+		t.Errorf("a rollback-journal database: %v, want ErrNotDurable naming the journal mode", err)
+	}
+}
