@@ -684,7 +684,9 @@ func (o *Office) servePhoto(w http.ResponseWriter, r *http.Request, api bool) {
 	w.Header().Set("Content-Type", "image/jpeg")
 	// A photo never changes (it is named by its hash), but it is personal
 	// data: only this browser may keep it, and not for long.
-	w.Header().Set("Cache-Control", "private, max-age=3600")
+	// no-store: a photo the retention rule deleted must not live on in a
+	// browser's cache.
+	w.Header().Set("Cache-Control", "private, no-store")
 	w.Write(b)
 }
 

@@ -1,6 +1,7 @@
 package backoffice
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -151,7 +152,8 @@ func (s *Store) Enroll(req protocol.EnrollRequest, now time.Time) (Device, strin
 			return err
 		}
 		var disabled sql.NullInt64
-		err := tx.QueryRow(`SELECT id, disabled_at_ns FROM devices WHERE installation_id = ?`, req.InstallationID).Scan(&id, &disabled)
+		var key []byte
+		err := tx.QueryRow(`SELECT id, disabled_at_ns, public_key FROM devices WHERE installation_id = ?`, req.InstallationID).Scan(&id, &disabled, &key)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			id = uuid.NewString()
@@ -164,6 +166,11 @@ func (s *Store) Enroll(req protocol.EnrollRequest, now time.Time) (Device, strin
 			return err
 		case disabled.Valid:
 			return errorf(ErrDisabled, "backoffice: this installation belongs to a disabled device; reinstall the kiosk software to enroll it as a new device")
+		case !bytes.Equal(key, req.PublicKey):
+			// Knowing an installation ID and the setup code must not be
+			// enough to take over a kiosk's identity: only the holder of
+			// its private key may enroll it again.
+			return ErrKeyMismatch
 		}
 		_, err = tx.Exec(`UPDATE devices SET nickname = ?, hardware = ?, version = ?, public_key = ?, token_sha256 = ?, token_at_ns = ?
 			WHERE id = ?`, req.Nickname, req.Hardware, req.Version, req.PublicKey, tokenHash(token), now.UnixNano(), id)

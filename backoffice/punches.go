@@ -56,6 +56,8 @@ const (
 	ReasonBadText          = "a text field is too long or not plain text"
 	ReasonUnknownClockedBy = "clocked_by is not a known employee"
 	ReasonNotClockFor      = "clocked_by's role may not Clock For"
+	ReasonBadSeq           = "seq must be 1 or more"
+	ReasonOtherDevice      = "id already used by another device"
 )
 
 // ValidPunchID reports whether id is a UUID in its canonical lowercase
@@ -103,6 +105,8 @@ func checkPunch(p protocol.Punch) string {
 		return ReasonTimeOutOfRange
 	case p.BootTimeNS < 0:
 		return ReasonBadBootTime
+	case p.Seq < 1:
+		return ReasonBadSeq
 	}
 	for _, f := range []string{p.EmployeeID, p.EmployeeNumber, p.BootID, p.ClockedBy} {
 		if validText("", f, false) != nil {
@@ -179,9 +183,13 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 				if reason != ReasonMissingID && reason != ReasonBadID {
 					var owner string
 					err := exists.QueryRow(p.ID).Scan(&owner)
-					if err == nil {
+					if err == nil && owner == deviceID {
 						r.Status = protocol.Duplicate
 						continue
+					}
+					if err == nil {
+						reason = ReasonOtherDevice
+						err = sql.ErrNoRows
 					}
 					if !errors.Is(err, sql.ErrNoRows) {
 						return err
@@ -202,8 +210,22 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 				return fmt.Errorf("punch %s: %w", p.ID, err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
-				// Stored before, by this batch or an earlier one.
-				r.Status = protocol.Duplicate
+				// Stored before, by this batch or an earlier one — of this
+				// device; another device's punch is not this one's to forget.
+				var owner string
+				if err := exists.QueryRow(p.ID).Scan(&owner); err != nil {
+					return err
+				}
+				if owner == deviceID {
+					r.Status = protocol.Duplicate
+					continue
+				}
+				r.Status, r.Reason = protocol.Rejected, ReasonOtherDevice
+				rejected++
+				hadRejected = true
+				if err := keepRejected(tx, deviceID, p, ReasonOtherDevice, now); err != nil {
+					return err
+				}
 				continue
 			}
 			if hadRejected {

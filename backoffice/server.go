@@ -147,6 +147,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, deviceID string, e
 		writeError(w, http.StatusUnauthorized, protocol.ErrUnauthorized, "unknown device token; enroll the device again with the company setup code")
 	case errors.Is(err, ErrNotDisabled):
 		writeError(w, http.StatusForbidden, protocol.ErrForbidden, "this device is not disabled; only a disabled device says goodbye")
+	case errors.Is(err, ErrKeyMismatch):
+		writeError(w, http.StatusConflict, protocol.ErrConflict, "this installation is already enrolled with another device key; if this is a new kiosk, reinstall its software (a new installation ID); if the kiosk lost its key, disable the old device in the office first")
 	case errors.Is(err, ErrPhotoConflict):
 		writeError(w, http.StatusConflict, protocol.ErrConflict, msg+"; do not send this photo again, keep it for a person to look at")
 	case errors.Is(err, ErrNoCompany):

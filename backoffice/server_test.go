@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -220,9 +221,10 @@ func TestTokenAuth(t *testing.T) {
 	e.postPunches(tokenA, p)
 	e.putPhoto(tokenB, p.PhotoSHA256, p.ID, jpg).wantError(t, http.StatusConflict, protocol.ErrConflict)
 	e.putPhoto(tokenA, p.PhotoSHA256, p.ID, jpg).wantStatus(t, 200)
-	// And B sending A's punch again is told it is a duplicate, stored
-	// under A.
-	if res := e.postPunches(tokenB, p); res[0].Status != protocol.Duplicate {
+	// And B sending A's punch is refused, not told "duplicate" (which
+	// would make B forget a punch of its own that shares the ID); the
+	// punch stays A's.
+	if res := e.postPunches(tokenB, p); res[0].Status != protocol.Rejected || res[0].Reason != ReasonOtherDevice {
 		t.Errorf("A's punch from B: %+v", res[0])
 	}
 	if got, _ := e.store.Punch(p.ID); got.DeviceID != idA {
@@ -699,5 +701,27 @@ func TestErrorsAreJSON(t *testing.T) {
 	e.do("GET", protocol.PathPhotos+strings.Repeat("a", 64), token, nil).wantError(t, http.StatusMethodNotAllowed, protocol.ErrBadRequest)
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q", ct)
+	}
+}
+
+// TestReenrollNeedsTheSameKey: knowing a kiosk's installation ID and the
+// setup code is not enough to take over its identity.
+func TestReenrollNeedsTheSameKey(t *testing.T) {
+	e := newEnv(t, ServerOptions{})
+	req := enrollRequest(e.code(), "install-victim")
+	d, token, err := e.store.Enroll(req, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	thief := enrollRequest(e.code(), "install-victim") // another key
+	if _, _, err := e.store.Enroll(thief, time.Now()); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("enroll with another key: %v, want ErrKeyMismatch", err)
+	}
+	if got, err := e.store.authenticate(token); err != nil || got.ID != d.ID {
+		t.Errorf("the kiosk's own token after the attempt: %+v, %v", got, err)
+	}
+	// The kiosk itself, with its key, may enroll again.
+	if d2, _, err := e.store.Enroll(req, time.Now()); err != nil || d2.ID != d.ID {
+		t.Errorf("re-enroll with the same key: %+v, %v", d2, err)
 	}
 }

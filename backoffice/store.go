@@ -77,6 +77,7 @@ var (
 	// ErrPhotoConflict means a photo and its punch disagree: the punch
 	// names another photo, or was sent by another device.
 	ErrPhotoConflict = errors.New("backoffice: photo does not belong to that punch")
+	ErrKeyMismatch   = errors.New("backoffice: this installation is enrolled with another device key")
 	// ErrPhotoDeleted means the photo was removed under the retention rule.
 	ErrPhotoDeleted = errors.New("backoffice: photo deleted under the retention rule")
 	// ErrCorrupt means the database file is damaged; the store refuses it.

@@ -109,11 +109,22 @@ func TestBrowser(t *testing.T) {
 	}
 	bctx := browser
 
+	// do runs a step: actions, the last of which waits for what the step
+	// leads to. A click that loads a new page destroys the page the wait
+	// started on; the wait is then repeated on the new page.
 	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		sctx, cancel := context.WithTimeout(browser, stepTimeout)
 		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
+		err := chromedp.Do(sctx, actions[:len(actions)-1]...)
+		for try := 0; err == nil; try++ {
+			err = chromedp.Do(sctx, actions[len(actions)-1])
+			if !navigatedAway(err) || try == 20 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
 			shot(t, browser, shots, "failed")
 			t.Fatalf("%s: %v", what, err)
 		}
@@ -219,9 +230,11 @@ func TestBrowser(t *testing.T) {
 	shot(t, bctx, shots, "08-device-disabled")
 
 	// Open Ben's timecard and hover the "i" of the punch with a photo.
-	do("open the timecard",
+	do("open timecards",
 		chromedp.Click(chromedp.CSS(`nav a[href="/timecards"]`)),
 		chromedp.WaitVisible(chromedp.ID("timecard-picker")),
+	)
+	do("open the timecard",
 		chromedp.SetValue(chromedp.ID("employee"), e.ben.ID),
 		chromedp.SetValue(chromedp.ID("week"), "2026-11-23"),
 		chromedp.Click(chromedp.CSS(`#timecard-picker button[type="submit"]`)),
@@ -281,6 +294,17 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("purged photo reason %q", why)
 	}
 	shot(t, bctx, shots, "12-timecard-photo-deleted")
+}
+
+// navigatedAway reports whether err is a page going away under a running
+// action: the new page is loading.
+func navigatedAway(err error) bool {
+	if err == nil {
+		return false
+	}
+	m := err.Error()
+	return strings.Contains(m, "Cannot find context") || strings.Contains(m, "Execution context was destroyed") ||
+		strings.Contains(m, "Inspected target navigated")
 }
 
 // visible reports whether the element is shown (not display:none anywhere
