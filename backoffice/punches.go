@@ -58,6 +58,7 @@ const (
 	ReasonNotClockFor      = "clocked_by's role may not Clock For"
 	ReasonBadSeq           = "seq must be 1 or more"
 	ReasonOtherDevice      = "id already used by another device"
+	ReasonAfterDisabled    = "made after the device was disabled"
 )
 
 // ValidPunchID reports whether id is a UUID in its canonical lowercase
@@ -116,6 +117,11 @@ func checkPunch(p protocol.Punch) string {
 	return ""
 }
 
+// DisabledGrace is how far past the moment a device was disabled its
+// punches may be dated and still be accepted in its last transmission: the
+// kiosk learns of it only at its next contact, and its clock may run ahead.
+const DisabledGrace = 24 * time.Hour
+
 // IngestPunches stores a batch of punches from a device in one transaction
 // and answers each in order: Accepted (stored now), Duplicate (a punch with
 // that ID was stored before, by this batch or an earlier one) or Rejected
@@ -162,6 +168,12 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 		if err := tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM rejected_punches WHERE device_id = ?)`, deviceID).Scan(&hadRejected); err != nil {
 			return err
 		}
+		// A disabled device's last transmission carries what it held, not
+		// punches made since: a stolen kiosk must not keep punching.
+		var disabledNS sql.NullInt64
+		if err := tx.QueryRow(`SELECT disabled_at_ns FROM devices WHERE id = ?`, deviceID).Scan(&disabledNS); err != nil {
+			return err
+		}
 		var (
 			lastSeq  int64
 			lastEmp  string
@@ -171,6 +183,9 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 			r := &results[i]
 			r.ID = p.ID
 			reason := pre[i]
+			if reason == "" && disabledNS.Valid && p.At.After(time.Unix(0, disabledNS.Int64).Add(DisabledGrace)) {
+				reason = ReasonAfterDisabled
+			}
 			if reason == "" {
 				var err error
 				if reason, err = checkPeople(lookup, p); err != nil {

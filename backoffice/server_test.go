@@ -662,6 +662,12 @@ func TestDisableLastTransmissionGoodbye(t *testing.T) {
 		t.Errorf("last transmission: %+v", res)
 	}
 	e.putPhoto(token, p.PhotoSHA256, p.ID, jpg).wantStatus(t, 200)
+	// But not a punch made well after the device was disabled (the kiosk
+	// was stolen and kept punching).
+	late := newPunch(e.ben, 3, punch.In, int((time.Hour + DisabledGrace + time.Minute) / time.Minute))
+	if res := e.postPunches(token, late); res[0].Status != protocol.Rejected || res[0].Reason != ReasonAfterDisabled {
+		t.Errorf("punch a day after disabling: %+v", res[0])
+	}
 	r = e.do("POST", protocol.PathGoodbye, token, nil)
 	if r.status != http.StatusNoContent {
 		t.Fatalf("goodbye: %d %s", r.status, r.body)
