@@ -22,6 +22,11 @@ func (s *Store) photoPath(sha string) string {
 	return filepath.Join(s.photoDir, sha+".jpg")
 }
 
+// MaxUnlinkedPhotos is how many photos a device may upload before the
+// punches that name them: enough for a kiosk racing its own uploads, too
+// few to fill the disk.
+const MaxUnlinkedPhotos = 100
+
 // PutPhoto stores a punch's photo from a device, idempotent by content:
 // it returns duplicate true when a photo with that hash is stored already
 // (or was, before the retention rule removed it). The file is durable
@@ -40,12 +45,14 @@ func (s *Store) PutPhoto(deviceID, sha, punchID string, jpeg []byte, now time.Ti
 	if sum := sha256.Sum256(jpeg); hex.EncodeToString(sum[:]) != sha {
 		return false, invalid("unexpected checksum: got %x, want %s; the photo was damaged on the kiosk or on the way, keep it for a person", sum, sha)
 	}
-	var n int
-	if err := s.r.QueryRow(`SELECT count(*) FROM photos WHERE sha256 = ?`, sha).Scan(&n); err != nil {
-		return false, s.wrap("look up photo "+sha, err)
-	}
-	if n > 0 {
+	var owner, linked string
+	switch err := s.r.QueryRow(`SELECT device_id, punch_id FROM photos WHERE sha256 = ?`, sha).Scan(&owner, &linked); {
+	case err == nil && (owner != deviceID || linked != punchID):
+		return false, errorf(ErrPhotoConflict, "backoffice: this photo is stored already for another punch or device")
+	case err == nil:
 		return true, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, s.wrap("look up photo "+sha, err)
 	}
 	path := s.photoPath(sha)
 	if err := durable.WriteFile(path, jpeg); err != nil {
@@ -60,6 +67,16 @@ func (s *Store) PutPhoto(deviceID, sha, punchID string, jpeg []byte, now time.Ti
 		err := tx.QueryRow(`SELECT device_id, photo_sha256 FROM punches WHERE id = ?`, punchID).Scan(&owner, &named)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
+			// The photo came first. Bound what a device may park here
+			// for punches it has not sent: a kiosk sends punches first.
+			var parked int
+			if err := tx.QueryRow(`SELECT count(*) FROM photos ph WHERE ph.device_id = ?
+				AND NOT EXISTS (SELECT 1 FROM punches p WHERE p.id = ph.punch_id)`, deviceID).Scan(&parked); err != nil {
+				return err
+			}
+			if parked >= MaxUnlinkedPhotos {
+				return errorf(ErrPhotoConflict, "backoffice: %d photos from this device wait for punches it never sent; send the punches first", parked)
+			}
 		case err != nil:
 			return err
 		case owner != deviceID:

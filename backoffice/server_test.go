@@ -664,7 +664,7 @@ func TestDisableLastTransmissionGoodbye(t *testing.T) {
 	e.putPhoto(token, p.PhotoSHA256, p.ID, jpg).wantStatus(t, 200)
 	// But not a punch made well after the device was disabled (the kiosk
 	// was stolen and kept punching).
-	late := newPunch(e.ben, 3, punch.In, int((time.Hour + DisabledGrace + time.Minute) / time.Minute))
+	late := newPunch(e.ben, 3, punch.In, int((time.Hour+DisabledGrace+time.Minute)/time.Minute))
 	if res := e.postPunches(token, late); res[0].Status != protocol.Rejected || res[0].Reason != ReasonAfterDisabled {
 		t.Errorf("punch a day after disabling: %+v", res[0])
 	}
@@ -729,5 +729,31 @@ func TestReenrollNeedsTheSameKey(t *testing.T) {
 	// The kiosk itself, with its key, may enroll again.
 	if d2, _, err := e.store.Enroll(req, time.Now()); err != nil || d2.ID != d.ID {
 		t.Errorf("re-enroll with the same key: %+v, %v", d2, err)
+	}
+}
+
+// TestPhotosWithoutPunchesAreBounded: a device cannot fill the disk with
+// photos for punches it never sends, nor claim another punch's photo.
+func TestPhotosWithoutPunchesAreBounded(t *testing.T) {
+	e := newEnv(t, ServerOptions{})
+	id, _ := e.enroll()
+	other, _ := e.enroll()
+	now := e.clock.Now()
+	first := testJPEG(0)
+	if _, err := e.store.PutPhoto(id, sha256hex(first), uuid.NewString(), first, now); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n < MaxUnlinkedPhotos; n++ {
+		jpg := testJPEG(n)
+		if _, err := e.store.PutPhoto(id, sha256hex(jpg), uuid.NewString(), jpg, now); err != nil {
+			t.Fatalf("photo %d: %v", n, err)
+		}
+	}
+	extra := testJPEG(MaxUnlinkedPhotos)
+	if _, err := e.store.PutPhoto(id, sha256hex(extra), uuid.NewString(), extra, now); !errors.Is(err, ErrPhotoConflict) {
+		t.Errorf("photo %d without punches: %v, want ErrPhotoConflict", MaxUnlinkedPhotos+1, err)
+	}
+	if _, err := e.store.PutPhoto(other, sha256hex(first), uuid.NewString(), first, now); !errors.Is(err, ErrPhotoConflict) {
+		t.Errorf("another device re-sending a stored photo for another punch: %v, want ErrPhotoConflict", err)
 	}
 }
