@@ -8,7 +8,7 @@ LDFLAGS := -X github.com/siteclock/siteclock/firmware.Version=$(VERSION)
 # Test timeout: the slow suites (SIGKILL crash loops, end-to-end) included.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: help deps build run run-headless test test-quick bench vet clean
+.PHONY: help deps build run run-offline test test-quick bench vet clean
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
