@@ -1,10 +1,8 @@
 package backoffice
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -82,42 +80,17 @@ func (o *Office) apiNotFound(w http.ResponseWriter, r *http.Request) {
 // bytes, no unknown fields, nothing after it. It answers the request
 // itself and returns false when the body is refused.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = errors.New("text after the JSON object")
-		}
-	}
-	if err == nil {
-		return true
-	}
-	var (
-		mbe *http.MaxBytesError
-		se  *json.SyntaxError
-		te  *json.UnmarshalTypeError
-	)
-	msg := strings.TrimPrefix(err.Error(), "json: ")
-	field := ""
+	e := decodeStrict(http.MaxBytesReader(w, r.Body, maxAPIBody), v)
 	switch {
-	case errors.As(err, &mbe):
+	case e == nil:
+		return true
+	case e.tooLarge:
 		writeAPIError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over %d bytes; send less", maxAPIBody), "")
 		return false
-	case errors.Is(err, io.EOF):
-		msg = "empty body; send a JSON object"
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		msg = "the JSON ends too early"
-	case errors.As(err, &se):
-		msg = fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se)
-	case errors.As(err, &te):
-		field = te.Field
-		msg = fmt.Sprintf("field %q: want %v, found a JSON %s", te.Field, te.Type, te.Value)
-	case strings.HasPrefix(msg, "unknown field"):
-		field = strings.Trim(strings.TrimPrefix(msg, "unknown field "), `"`)
-		msg += "; see docs/admin-api.md for the fields"
+	case e.unknown:
+		e.msg += "; see docs/admin-api.md for the fields"
 	}
-	writeAPIError(w, http.StatusBadRequest, "bad_request", msg, field)
+	writeAPIError(w, http.StatusBadRequest, "bad_request", e.msg, e.field)
 	return false
 }
 

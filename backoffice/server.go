@@ -168,47 +168,18 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, deviceID string, e
 // unknown fields, nothing after the value. It answers the request itself
 // and returns false when the body is refused.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, protocol.MaxBodyBytes)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = errors.New("text after the JSON object")
-			var mbe *http.MaxBytesError
-			if errors.As(terr, &mbe) {
-				err = terr
-			}
-		}
-	}
-	if err == nil {
-		return true
-	}
-	var (
-		mbe *http.MaxBytesError
-		se  *json.SyntaxError
-		te  *json.UnmarshalTypeError
-	)
-	msg := err.Error()
+	e := decodeStrict(http.MaxBytesReader(w, r.Body, protocol.MaxBodyBytes), v)
 	switch {
-	case errors.As(err, &mbe):
+	case e == nil:
+		return true
+	case e.tooLarge:
 		writeError(w, http.StatusRequestEntityTooLarge, protocol.ErrTooLarge,
 			fmt.Sprintf("request body over %d bytes; send less at once (punches in smaller batches)", protocol.MaxBodyBytes))
 		return false
-	case errors.Is(err, io.EOF):
-		msg = "empty body; send a JSON object"
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		msg = "the JSON ends too early"
-	case errors.As(err, &se):
-		msg = fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se)
-	case errors.As(err, &te):
-		msg = fmt.Sprintf("field %q: want %v, found a JSON %s", te.Field, te.Type, te.Value)
-	case strings.HasPrefix(msg, "json: unknown field"):
-		msg = strings.TrimPrefix(msg, "json: ") + fmt.Sprintf(" (this server speaks protocol %s; see docs/protocol.md)", protocol.Version)
-	default:
-		msg = strings.TrimPrefix(msg, "json: ")
+	case e.unknown:
+		e.msg += fmt.Sprintf(" (this server speaks protocol %s; see docs/protocol.md)", protocol.Version)
 	}
-	writeError(w, http.StatusBadRequest, protocol.ErrBadRequest, msg+"; fix the request, do not retry it as it is")
+	writeError(w, http.StatusBadRequest, protocol.ErrBadRequest, e.msg+"; fix the request, do not retry it as it is")
 	return false
 }
 

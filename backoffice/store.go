@@ -32,7 +32,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -287,16 +286,8 @@ func (s *Store) checkpointer() {
 
 // removeTempPhotos removes photo files a crash left half-written.
 func (s *Store) removeTempPhotos() error {
-	ents, err := os.ReadDir(s.photoDir)
-	if err != nil {
-		return fmt.Errorf("backoffice: read %s: %w", s.photoDir, err)
-	}
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), durable.TempPrefix) {
-			if err := os.Remove(filepath.Join(s.photoDir, e.Name())); err != nil {
-				return fmt.Errorf("backoffice: remove unfinished photo: %w", err)
-			}
-		}
+	if _, err := durable.RemoveTemp(s.photoDir); err != nil {
+		return fmt.Errorf("backoffice: remove unfinished photos in %s: %w", s.photoDir, err)
 	}
 	return nil
 }

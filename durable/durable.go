@@ -3,8 +3,10 @@
 package durable
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // TempPrefix starts the names of files WriteFile has not finished; a crash
@@ -60,4 +62,24 @@ func WriteFile(path string, data []byte) (err error) {
 	}
 	renamed = true
 	return SyncDir(filepath.Dir(path))
+}
+
+// RemoveTemp deletes the unfinished files (TempPrefix) a crash left in dir
+// during WriteFile, and returns how many it removed.
+func RemoveTemp(dir string) (int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), TempPrefix) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return removed, err
+		}
+		removed++
+	}
+	return removed, nil
 }

@@ -42,3 +42,20 @@ func TestSyncDirMissing(t *testing.T) {
 		t.Error("SyncDir of a missing folder succeeded")
 	}
 }
+
+func TestRemoveTemp(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{TempPrefix + "1", TempPrefix + "2", "keep.jpg"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := RemoveTemp(dir)
+	if err != nil || n != 2 {
+		t.Fatalf("RemoveTemp = %d, %v; want 2", n, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "keep.jpg" {
+		t.Errorf("left %v, want only keep.jpg", entries)
+	}
+}

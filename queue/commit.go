@@ -261,19 +261,9 @@ func (db *DB) removePhoto(path, punchID string) {
 // photos without a row are kept: after a damaged database was moved aside,
 // they belong to punches the office may still rescue from it.
 func (db *DB) removeTempPhotos() error {
-	entries, err := os.ReadDir(db.photoDir)
+	removed, err := durable.RemoveTemp(db.photoDir)
 	if err != nil {
-		return fmt.Errorf("queue: read %s: %w", db.photoDir, err)
-	}
-	removed := 0
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), tmpPrefix) {
-			continue
-		}
-		if err := os.Remove(filepath.Join(db.photoDir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("queue: remove unfinished photo: %w; check the permissions of %s", err, db.photoDir)
-		}
-		removed++
+		return fmt.Errorf("queue: remove unfinished photos: %w; check the permissions of %s", err, db.photoDir)
 	}
 	if removed > 0 {
 		db.log.Info("removed unfinished photos", "count", removed)
