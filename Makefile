@@ -9,6 +9,11 @@ LDFLAGS := -X github.com/siteclock/siteclock/firmware.Version=$(VERSION)
 TEST_TIMEOUT ?= 20m
 
 .PHONY: help deps build run run-offline test test-quick bench vet clean
+.PHONY: pi
+# Debian packages for the Pi builds and their tests under qemu-user (COMMAND:PACKAGE or /FILE:PACKAGE).
+PI_DEPS := aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu arm-linux-gnueabihf-gcc:gcc-arm-linux-gnueabihf \
+	/usr/aarch64-linux-gnu/lib/libc.a:libc6-dev-arm64-cross /usr/arm-linux-gnueabihf/lib/libc.a:libc6-dev-armhf-cross \
+	qemu-aarch64:qemu-user qemu-arm:qemu-user file:file
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -42,3 +47,7 @@ bench: build ## run the benchmarks (figures go to BENCHMARKS.md)
 
 clean: ## remove builds and the demo state
 	rm -rf bin .run
+
+pi: deps ## cross-build both programs for the Raspberry Pi (arm64, armv7; static, cgo) into bin/linux-*/
+	@scripts/deps.sh $(PI_DEPS)
+	LDFLAGS='$(LDFLAGS)' scripts/pi.sh

@@ -9,8 +9,11 @@ set -euo pipefail
 want_go_minor=26
 missing_pkgs=()
 
-need_pkg() { # need_pkg COMMAND PACKAGE
-  command -v "$1" >/dev/null 2>&1 || missing_pkgs+=("$2")
+need_pkg() { # need_pkg COMMAND PACKAGE, or need_pkg /FILE PACKAGE for packages with no command
+  case $1 in
+    /*) [ -e "$1" ] || missing_pkgs+=("$2") ;;
+    *) command -v "$1" >/dev/null 2>&1 || missing_pkgs+=("$2") ;;
+  esac
 }
 
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
@@ -31,7 +34,7 @@ fi
 need_pkg gcc gcc
 need_pkg make make
 [ -f /usr/include/stdlib.h ] || missing_pkgs+=(libc6-dev)
-for extra in "$@"; do # extra Debian packages a target needs: COMMAND:PACKAGE
+for extra in "$@"; do # extra Debian packages a target needs: COMMAND:PACKAGE or /FILE:PACKAGE
   need_pkg "${extra%%:*}" "${extra##*:}"
 done
 
