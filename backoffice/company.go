@@ -209,16 +209,42 @@ func (s *Store) companyKDF() (roster.KDF, error) {
 }
 
 // bumpRoster increments the roster version; every change to what the
-// roster holds calls it in its own transaction.
+// roster holds calls it in its own transaction, after the change. It also
+// brings the Clock For grants in step with the new version.
 func bumpRoster(tx *sql.Tx) error {
-	res, err := tx.Exec(`UPDATE company SET roster_version = roster_version + 1 WHERE id = 1`)
+	var v int64
+	err := tx.QueryRow(`UPDATE company SET roster_version = roster_version + 1 WHERE id = 1 RETURNING roster_version`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errNoCompany()
+	}
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errNoCompany()
+	return grantClockFor(tx, v)
+}
+
+// clockForNow selects the employees who may Clock For under the roster as
+// it is: active, in a role with Clock For on (the kiosk's own rule).
+const clockForNow = `SELECT e.id FROM employees e JOIN roles r ON r.id = e.role_id WHERE e.active = 1 AND r.clock_for = 1`
+
+// grantClockFor ends the grants of those who lost Clock For in roster
+// version v and opens grants for those who gained it.
+func grantClockFor(tx *sql.Tx, v int64) error {
+	if _, err := tx.Exec(`UPDATE clock_for_grants SET to_version = ?
+		WHERE to_version IS NULL AND employee_id NOT IN (`+clockForNow+`)`, v); err != nil {
+		return err
 	}
-	return nil
+	_, err := tx.Exec(`INSERT INTO clock_for_grants (employee_id, from_version)
+		SELECT id, ? FROM (`+clockForNow+`) now
+		WHERE NOT EXISTS (SELECT 1 FROM clock_for_grants g WHERE g.employee_id = now.id AND g.to_version IS NULL)`, v)
+	return err
+}
+
+// parseRosterVersion is the counter in a roster version string ("r42"),
+// or false if s is not one.
+func parseRosterVersion(s string) (int64, bool) {
+	n, err := strconv.ParseInt(strings.TrimPrefix(s, "r"), 10, 64)
+	return n, err == nil && strings.HasPrefix(s, "r") && n >= 1 && rosterVersion(n) == s
 }
 
 // SetupCode is the company's current setup code.

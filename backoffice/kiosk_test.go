@@ -97,7 +97,7 @@ func TestKioskAndServer(t *testing.T) {
 	}
 	p2 := punch.Punch{ID: uuid.NewString(), EmployeeID: ben.ID, EmployeeNumber: ben.Number, EmployeeName: ben.Name,
 		Direction: punch.Out, At: at.Add(time.Minute), BootTime: time.Hour + time.Minute, BootID: "boot-e2e",
-		ClockedBy: ana.ID, NoPhoto: punch.ClockFor}
+		ClockedBy: ana.ID, NoPhoto: punch.ClockFor, RosterVersion: want}
 	if _, err := q.Commit(ctx, []punch.Punch{p2}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestKioskAndServer(t *testing.T) {
 	if b, err := store.Photo(got.PhotoSHA256); err != nil || !bytes.Equal(b, photo) {
 		t.Errorf("photo on the server: %d bytes, %v", len(b), err)
 	}
-	if cf, err := store.Punch(p2.ID); err != nil || cf.ClockedBy != ana.ID {
+	if cf, err := store.Punch(p2.ID); err != nil || cf.ClockedBy != ana.ID || cf.RosterVersion != want {
 		t.Errorf("Clock For punch on the server = %+v, %v", cf, err)
 	}
 

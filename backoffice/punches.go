@@ -27,6 +27,7 @@ type Punch struct {
 	BootTime       time.Duration
 	BootID         string
 	ClockedBy      string        // employee ID of the foreman for Clock For
+	RosterVersion  string        // the roster the kiosk held at the punch; "" if it did not say
 	PhotoSHA256    string        // hex; "" when no photo was taken
 	NoPhoto        punch.NoPhoto // why not
 	ReceivedAt     time.Time
@@ -38,8 +39,8 @@ type Punch struct {
 
 // insertPunchSQL stores one accepted punch unless its ID is stored already.
 const insertPunchSQL = `INSERT INTO punches (id, device_id, seq, employee_id, employee_number, direction,
-	at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo_sha256, no_photo, received_at_ns)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+	at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo_sha256, no_photo, received_at_ns, roster_version)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 
 // Reasons a punch is rejected, for the kiosk's person and the office.
 const (
@@ -59,6 +60,9 @@ const (
 	ReasonBadSeq           = "seq must be 1 or more"
 	ReasonOtherDevice      = "id already used by another device"
 	ReasonAfterDisabled    = "made after the device was disabled"
+	ReasonIDReused         = "id already used for a different punch"
+	ReasonPhotoOtherPunch  = "photo_sha256 names a photo sent for another punch"
+	ReasonBadRosterVersion = "roster_version is not a roster version (r and a number)"
 )
 
 // ValidPunchID reports whether id is a UUID in its canonical lowercase
@@ -108,6 +112,10 @@ func checkPunch(p protocol.Punch) string {
 		return ReasonBadBootTime
 	case p.Seq < 1:
 		return ReasonBadSeq
+	case p.RosterVersion != "":
+		if _, ok := parseRosterVersion(p.RosterVersion); !ok {
+			return ReasonBadRosterVersion
+		}
 	}
 	for _, f := range []string{p.EmployeeID, p.EmployeeNumber, p.BootID, p.ClockedBy} {
 		if validText("", f, false) != nil {
@@ -123,12 +131,14 @@ func checkPunch(p protocol.Punch) string {
 const DisabledGrace = 24 * time.Hour
 
 // IngestPunches stores a batch of punches from a device in one transaction
-// and answers each in order: Accepted (stored now), Duplicate (a punch with
-// that ID was stored before, by this batch or an earlier one) or Rejected
-// with a reason. A rejected punch is not stored as a punch; it is kept in
-// the rejected punches for the office, until it is sent again and
-// accepted. The device's Last Used By becomes the employee of its newest
-// accepted punch.
+// and answers each in order: Accepted (stored, now or by an earlier
+// request: a retried request gets the answer the first one got), Duplicate
+// (the same punch appeared earlier in this batch) or Rejected with a
+// reason. A rejected punch is not stored as a punch; it is kept in the
+// rejected punches for the office, until it is sent again and accepted.
+// A punch ID stored before with different contents is rejected
+// (ReasonIDReused): the stored punch stands. The device's Last Used By
+// becomes the employee of its newest accepted punch.
 func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Time) ([]protocol.PunchResult, error) {
 	pre := make([]string, len(ps))
 	for i, p := range ps {
@@ -143,7 +153,22 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 		if err := checkDevice(tx, s, deviceID); err != nil {
 			return err
 		}
-		exists := tx.Stmt(s.stmts.punchExists)
+		stored, err := tx.Prepare(`SELECT ` + storedPunchColumns + ` FROM punches WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer stored.Close()
+		photoOf, err := tx.Prepare(`SELECT device_id, punch_id FROM photos WHERE sha256 = ?`)
+		if err != nil {
+			return err
+		}
+		defer photoOf.Close()
+		granted, err := tx.Prepare(`SELECT EXISTS (SELECT 1 FROM clock_for_grants WHERE employee_id = ?1
+			AND from_version <= ?2 AND (to_version IS NULL OR to_version > ?2))`)
+		if err != nil {
+			return err
+		}
+		defer granted.Close()
 		employee := tx.Stmt(s.stmts.punchEmployee)
 		insert := tx.Stmt(s.stmts.insertPunch)
 		emps := map[string]empInfo{}
@@ -174,71 +199,107 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 		if err := tx.QueryRow(`SELECT disabled_at_ns FROM devices WHERE id = ?`, deviceID).Scan(&disabledNS); err != nil {
 			return err
 		}
+		var current int64 // the roster version now
+		if err := tx.QueryRow(`SELECT roster_version FROM company WHERE id = 1`).Scan(&current); err != nil {
+			return err
+		}
 		var (
 			lastSeq  int64
 			lastEmp  string
 			haveLast bool
+			inBatch  = make(map[string]protocol.Punch, len(ps))
 		)
+		reject := func(r *protocol.PunchResult, p protocol.Punch, reason string) error {
+			r.Status, r.Reason = protocol.Rejected, reason
+			rejected++
+			hadRejected = true
+			return keepRejected(tx, deviceID, p, reason, now)
+		}
 		for i, p := range ps {
 			r := &results[i]
 			r.ID = p.ID
 			reason := pre[i]
+			hasID := reason != ReasonMissingID && reason != ReasonBadID
+			if hasID {
+				// The same punch twice in one batch: the first copy has
+				// its answer, the second is a duplicate of it.
+				if first, ok := inBatch[p.ID]; ok {
+					if samePunch(first, p) {
+						r.Status = protocol.Duplicate
+					} else if err := reject(r, p, ReasonIDReused); err != nil {
+						return err
+					}
+					continue
+				}
+				inBatch[p.ID] = p
+			}
+			// resent answers a punch whose ID is stored already the way
+			// the first request was answered, whatever the roster says
+			// now: a retry must never turn "accepted" into "rejected".
+			resent := func() (bool, error) {
+				var sp storedPunch
+				err := stored.QueryRow(p.ID).Scan(sp.fields()...)
+				switch {
+				case errors.Is(err, sql.ErrNoRows):
+					return false, nil
+				case err != nil:
+					return false, err
+				case sp.deviceID != deviceID:
+					// Another device's punch is not this one's to replace.
+					return true, reject(r, p, ReasonOtherDevice)
+				case !sp.same(p):
+					return true, reject(r, p, ReasonIDReused)
+				}
+				r.Status = protocol.Accepted
+				return true, nil
+			}
 			if reason == "" && disabledNS.Valid && p.At.After(time.Unix(0, disabledNS.Int64).Add(DisabledGrace)) {
 				reason = ReasonAfterDisabled
 			}
 			if reason == "" {
 				var err error
-				if reason, err = checkPeople(lookup, p); err != nil {
+				if reason, err = checkPeople(lookup, granted, current, p); err != nil {
 					return err
 				}
 			}
+			if reason == "" && p.PhotoSHA256 != "" {
+				// A photo that came first was sent for a punch by its ID;
+				// it must be this punch's, or a punch could claim
+				// another's photo.
+				var owner, punchID string
+				err := photoOf.QueryRow(p.PhotoSHA256).Scan(&owner, &punchID)
+				switch {
+				case errors.Is(err, sql.ErrNoRows):
+				case err != nil:
+					return err
+				case owner != deviceID || punchID != p.ID:
+					reason = ReasonPhotoOtherPunch
+				}
+			}
 			if reason != "" {
-				// A stored punch is a duplicate whatever it says now: a
-				// retry must never turn "accepted" into "rejected".
-				if reason != ReasonMissingID && reason != ReasonBadID {
-					var owner string
-					err := exists.QueryRow(p.ID).Scan(&owner)
-					if err == nil && owner == deviceID {
-						r.Status = protocol.Duplicate
+				if hasID {
+					if done, err := resent(); done || err != nil {
+						if err != nil {
+							return err
+						}
 						continue
 					}
-					if err == nil {
-						reason = ReasonOtherDevice
-						err = sql.ErrNoRows
-					}
-					if !errors.Is(err, sql.ErrNoRows) {
-						return err
-					}
 				}
-				r.Status, r.Reason = protocol.Rejected, reason
-				rejected++
-				hadRejected = true
-				if err := keepRejected(tx, deviceID, p, reason, now); err != nil {
+				if err := reject(r, p, reason); err != nil {
 					return err
 				}
 				continue
 			}
 			atNS, off := encodeTime(p.At)
 			res, err := insert.Exec(p.ID, deviceID, p.Seq, p.EmployeeID, p.EmployeeNumber, string(p.Direction),
-				atNS, off, p.BootTimeNS, p.BootID, p.ClockedBy, p.PhotoSHA256, string(p.NoPhoto), now.UnixNano())
+				atNS, off, p.BootTimeNS, p.BootID, p.ClockedBy, p.PhotoSHA256, string(p.NoPhoto), now.UnixNano(),
+				p.RosterVersion)
 			if err != nil {
 				return fmt.Errorf("punch %s: %w", p.ID, err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
-				// Stored before, by this batch or an earlier one — of this
-				// device; another device's punch is not this one's to forget.
-				var owner string
-				if err := exists.QueryRow(p.ID).Scan(&owner); err != nil {
-					return err
-				}
-				if owner == deviceID {
-					r.Status = protocol.Duplicate
-					continue
-				}
-				r.Status, r.Reason = protocol.Rejected, ReasonOtherDevice
-				rejected++
-				hadRejected = true
-				if err := keepRejected(tx, deviceID, p, ReasonOtherDevice, now); err != nil {
+				// Stored by an earlier request.
+				if _, err := resent(); err != nil {
 					return err
 				}
 				continue
@@ -281,9 +342,14 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 type empInfo struct{ known, clockFor bool }
 
 // checkPeople checks the punch's employee and, for Clock For, the foreman.
-// The role is judged as it is now: a role that lost Clock For after the
-// kiosk synced makes its crew punches rejected, for the office to look at.
-func checkPeople(lookup func(string) (empInfo, error), p protocol.Punch) (string, error) {
+// The foreman's right is judged by the roster the kiosk held when the
+// punch was made (granted: the clock_for_grants query; current: the
+// roster version now), so that a crew's punches made in good faith stay
+// accepted when the role loses Clock For before they arrive, and a punch
+// claiming a roster that did not give the right is refused even if the
+// right came back since. A punch without a roster version, or naming one
+// this office never issued, is judged by the roles as they are now.
+func checkPeople(lookup func(string) (empInfo, error), granted *sql.Stmt, current int64, p protocol.Punch) (string, error) {
 	e, err := lookup(p.EmployeeID)
 	if err != nil {
 		return "", err
@@ -298,13 +364,57 @@ func checkPeople(lookup func(string) (empInfo, error), p protocol.Punch) (string
 	if err != nil {
 		return "", err
 	}
-	switch {
-	case !f.known:
+	if !f.known {
 		return ReasonUnknownClockedBy, nil
-	case !f.clockFor:
+	}
+	may := f.clockFor
+	if v, ok := parseRosterVersion(p.RosterVersion); ok && v <= current {
+		if err := granted.QueryRow(p.ClockedBy, v).Scan(&may); err != nil {
+			return "", err
+		}
+	}
+	if !may {
 		return ReasonNotClockFor, nil
 	}
 	return "", nil
+}
+
+// storedPunchColumns are what samePunch compares of a stored punch, and
+// its device.
+const storedPunchColumns = `device_id, seq, employee_id, direction, at_ns, at_offset, boot_time_ns, boot_id, clocked_by`
+
+// storedPunch is a stored punch as read for comparison with a resent one.
+type storedPunch struct {
+	deviceID string
+	p        protocol.Punch
+	atNS     int64
+	off      int
+	dir      string
+}
+
+func (sp *storedPunch) fields() []any {
+	return []any{&sp.deviceID, &sp.p.Seq, &sp.p.EmployeeID, &sp.dir, &sp.atNS, &sp.off,
+		&sp.p.BootTimeNS, &sp.p.BootID, &sp.p.ClockedBy}
+}
+
+// same reports whether p is the stored punch sent again.
+func (sp *storedPunch) same(p protocol.Punch) bool {
+	q := sp.p
+	q.ID, q.Direction = p.ID, punch.Direction(sp.dir)
+	q.At = decodeTime(sp.atNS, sp.off)
+	return samePunch(q, p)
+}
+
+// samePunch reports whether a and b record the same punch: who, which
+// way, when by every clock, and who clocked it. What is said about the
+// photo is left out (a kiosk that can no longer read a photo resends its
+// punch without the link), as are the employee number (a label) and the
+// roster version (it decides how a punch is judged, not what it is).
+func samePunch(a, b protocol.Punch) bool {
+	aNS, aOff := encodeTime(a.At)
+	bNS, bOff := encodeTime(b.At)
+	return a.ID == b.ID && a.Seq == b.Seq && a.EmployeeID == b.EmployeeID && a.Direction == b.Direction &&
+		aNS == bNS && aOff == bOff && a.BootTimeNS == b.BootTimeNS && a.BootID == b.BootID && a.ClockedBy == b.ClockedBy
 }
 
 // keepRejected records a rejected punch for the office, once per device
@@ -369,7 +479,7 @@ func (s *Store) RejectedPunches() ([]RejectedPunch, error) {
 
 const punchColumns = `p.id, p.device_id, p.seq, p.employee_id, p.employee_number, p.direction, p.at_ns, p.at_offset,
 	p.boot_time_ns, p.boot_id, p.clocked_by, p.photo_sha256, p.no_photo, p.received_at_ns,
-	ph.received_at_ns, ph.deleted_at_ns`
+	ph.received_at_ns, ph.deleted_at_ns, p.roster_version`
 
 const punchFrom = ` FROM punches p LEFT JOIN photos ph ON ph.sha256 = p.photo_sha256 AND p.photo_sha256 <> ''`
 
@@ -382,7 +492,7 @@ func scanPunch(sc interface{ Scan(...any) error }) (Punch, error) {
 		photoAt, photoGone sql.NullInt64
 	)
 	err := sc.Scan(&p.ID, &p.DeviceID, &p.Seq, &p.EmployeeID, &p.EmployeeNumber, &dir, &atNS, &off,
-		&boot, &p.BootID, &p.ClockedBy, &p.PhotoSHA256, &no, &recv, &photoAt, &photoGone)
+		&boot, &p.BootID, &p.ClockedBy, &p.PhotoSHA256, &no, &recv, &photoAt, &photoGone, &p.RosterVersion)
 	if err != nil {
 		return Punch{}, err
 	}

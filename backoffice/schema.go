@@ -190,4 +190,23 @@ CREATE TABLE photo_purges (
 );
 CREATE INDEX photo_purges_at ON photo_purges (at_ns);
 `,
+	// 3: who could Clock For under which roster version, and the roster
+	// version each punch was made under. A kiosk judges a
+	// foreman by the roster it holds, and its punches may arrive days
+	// later: the office judges them by the same roster, not by today's
+	// roles. A grant covers versions from_version up to, not including,
+	// to_version (NULL: still granted). Kept in step by bumpRoster.
+	`
+CREATE TABLE clock_for_grants (
+	employee_id  TEXT    NOT NULL,
+	from_version INTEGER NOT NULL,
+	to_version   INTEGER,
+	PRIMARY KEY (employee_id, from_version),
+	CHECK (to_version IS NULL OR to_version > from_version)
+) WITHOUT ROWID;
+ALTER TABLE punches ADD COLUMN roster_version TEXT NOT NULL DEFAULT '';
+INSERT INTO clock_for_grants (employee_id, from_version)
+	SELECT e.id, c.roster_version FROM employees e JOIN roles r ON r.id = e.role_id, company c
+	WHERE e.active = 1 AND r.clock_for = 1;
+`,
 }

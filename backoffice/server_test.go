@@ -353,10 +353,11 @@ func TestPunchBatch(t *testing.T) {
 		t.Errorf("stored punch = %+v\nsent %+v", got, batch[3])
 	}
 
-	// The same batch again: all duplicates, nothing new.
+	// The same batch again (a retry after a lost answer): the same
+	// answers, nothing new.
 	for i, res := range e.postPunches(token, batch...) {
-		if res.Status != protocol.Duplicate {
-			t.Errorf("again, punch %d: %+v", i, res)
+		if res.Status != protocol.Accepted || res.ID != batch[i].ID {
+			t.Errorf("again, punch %d: %+v, want accepted as the first time", i, res)
 		}
 	}
 	if n := count(t, e.store, "punches"); n != 10 {
@@ -384,8 +385,17 @@ func TestPunchBatch(t *testing.T) {
 	noTime.At = time.Time{}
 	fine := newPunch(e.ana, 30, punch.In, 8)
 	inBatchDup := fine
+	// A stored punch's ID on a different punch: the stored one stands.
+	reused := batch[1]
+	reused.Direction = punch.In
+	// A stored punch sent again with a roster-independent problem now
+	// (its employee gone from the roster would be one): still accepted.
+	resentPhotoless := batch[2]
+	resentPhotoless.EmployeeNumber = "renumbered"
+	badRoster := newPunch(e.ben, 31, punch.In, 9)
+	badRoster.RosterVersion = "v7"
 	mixed := []protocol.Punch{newPunch(ghost, 19, punch.In, 4), clockFor, notForeman, unknownForeman, badDir, badNoPhoto,
-		both, noID, upperID, noTime, fine, inBatchDup, batch[0]}
+		both, noID, upperID, noTime, fine, inBatchDup, batch[0], reused, resentPhotoless, badRoster}
 	want := []protocol.PunchResult{
 		{Status: protocol.Rejected, Reason: ReasonUnknownEmployee},
 		{Status: protocol.Accepted},
@@ -399,7 +409,10 @@ func TestPunchBatch(t *testing.T) {
 		{Status: protocol.Rejected, Reason: ReasonMissingTime},
 		{Status: protocol.Accepted},
 		{Status: protocol.Duplicate},
-		{Status: protocol.Duplicate},
+		{Status: protocol.Accepted},
+		{Status: protocol.Rejected, Reason: ReasonIDReused},
+		{Status: protocol.Accepted},
+		{Status: protocol.Rejected, Reason: ReasonBadRosterVersion},
 	}
 	for i, res := range e.postPunches(token, mixed...) {
 		if res.Status != want[i].Status || res.Reason != want[i].Reason {
@@ -413,8 +426,17 @@ func TestPunchBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rej) != 9 {
-		t.Errorf("%d rejected punches kept, want 9", len(rej))
+	if len(rej) != 11 {
+		t.Errorf("%d rejected punches kept, want 11", len(rej))
+	}
+	if stored, _ := e.store.Punch(batch[1].ID); stored.Direction != batch[1].Direction {
+		t.Errorf("a reused ID changed the stored punch: %+v", stored)
+	}
+	// The whole mixed batch again: every answer as before.
+	for i, res := range e.postPunches(token, mixed...) {
+		if res.Status != want[i].Status || res.Reason != want[i].Reason {
+			t.Errorf("mixed again, punch %d: %+v, want %+v", i, res, want[i])
+		}
 	}
 	if cf, _ := e.store.Punch(clockFor.ID); cf.ClockedBy != e.ana.ID || cf.NoPhoto != punch.ClockFor {
 		t.Errorf("Clock For punch = %+v", cf)
@@ -444,8 +466,10 @@ func TestPunchBatch(t *testing.T) {
 	if res := e.postPunches(token, notForeman); res[0].Status != protocol.Accepted {
 		t.Errorf("resent punch after the role allows Clock For: %+v", res[0])
 	}
-	if rej, _ := e.store.RejectedPunches(); len(rej) != 8 {
-		t.Errorf("%d rejected punches kept, want 8", len(rej))
+	// 11 kept, less the one accepted now, plus the second ID-less punch
+	// (one without an ID cannot be recognised when it comes again).
+	if rej, _ := e.store.RejectedPunches(); len(rej) != 11 {
+		t.Errorf("%d rejected punches kept, want 11", len(rej))
 	}
 }
 
@@ -518,19 +542,13 @@ func TestConcurrentSameBatch(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
+	// Every sender hears the same answer for every punch, and each punch
+	// is stored once.
 	for p := range batch {
-		accepted := 0
 		for s := range senders {
-			switch results[s].Results[p].Status {
-			case protocol.Accepted:
-				accepted++
-			case protocol.Duplicate:
-			default:
-				t.Errorf("sender %d punch %d: %+v", s, p, results[s].Results[p])
+			if r := results[s].Results[p]; r.Status != protocol.Accepted || r.ID != batch[p].ID {
+				t.Errorf("sender %d punch %d: %+v, want accepted", s, p, r)
 			}
-		}
-		if accepted != 1 {
-			t.Errorf("punch %d accepted %d times, want once", p, accepted)
 		}
 	}
 	if n := count(t, e.store, "punches"); n != len(batch) {

@@ -313,6 +313,11 @@ func committed(want ...punch.Punch) act {
 			if !w.At.IsZero() && !g.At.Equal(w.At) {
 				k.t.Errorf("punch %d at %v, want %v", i, g.At, w.At)
 			}
+			// Every punch names the roster it was made under, for the
+			// office to judge Clock For by.
+			if k.s.Roster != nil && g.RosterVersion != k.s.Roster.Version {
+				k.t.Errorf("punch %d roster version %q, want the kiosk's %q", i, g.RosterVersion, k.s.Roster.Version)
+			}
 		}
 	}
 }

@@ -143,6 +143,14 @@ func (s *State) settings() roster.Settings {
 	return s.Roster.Settings
 }
 
+// rosterVersion is the version of the roster punches are made under.
+func (s *State) rosterVersion() string {
+	if s.Roster == nil {
+		return ""
+	}
+	return s.Roster.Version
+}
+
 // rest is the phase the kiosk returns to when nobody is using it.
 func (s *State) rest() phase {
 	if s.Mode == Unprovisioned {
@@ -724,6 +732,7 @@ func (s *State) commit(now time.Time, emit func(...Effect)) {
 	p := punch.Punch{
 		EmployeeID: s.emp.ID, EmployeeNumber: s.emp.Number, EmployeeName: s.emp.Name,
 		Direction: s.action, At: s.at, NoPhoto: s.noPhoto,
+		RosterVersion: s.rosterVersion(),
 	}
 	s.pending = []punch.Punch{p}
 	s.retry(now, emit)
@@ -860,6 +869,7 @@ func (s *State) commitCrew(now time.Time, emit func(...Effect)) {
 		s.pending = append(s.pending, punch.Punch{
 			EmployeeID: e.ID, EmployeeNumber: e.Number, EmployeeName: e.Name,
 			Direction: s.action, At: now, ClockedBy: s.emp.ID, NoPhoto: punch.ClockFor,
+			RosterVersion: s.rosterVersion(),
 		})
 	}
 	s.phase = phSaving

@@ -103,6 +103,9 @@ type Punch struct {
 	ClockedBy      string          `json:"clocked_by,omitempty"`
 	PhotoSHA256    string          `json:"photo_sha256,omitempty"` // hex; the photo goes up separately
 	NoPhoto        punch.NoPhoto   `json:"no_photo,omitempty"`
+	// RosterVersion is the roster the kiosk held when the punch was made
+	// ("r42"); the foreman's Clock For right is judged by it. Optional.
+	RosterVersion string `json:"roster_version,omitempty"`
 }
 
 // PunchBatch uploads punches, oldest first.

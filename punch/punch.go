@@ -73,6 +73,11 @@ type Punch struct {
 	// ClockedBy is the employee ID of the foreman who recorded this punch
 	// with Clock For; empty when the employee punched for themself.
 	ClockedBy string
+	// RosterVersion is the version of the roster the kiosk held when the
+	// punch was made: the back office judges the foreman's Clock For right
+	// by the roles as that roster had them, not as they are when the punch
+	// arrives days later.
+	RosterVersion string
 
 	// Photo is the photo's file name in the queue's photo folder, empty
 	// when none was taken; NoPhoto then says why.

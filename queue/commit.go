@@ -190,8 +190,8 @@ func (db *DB) checkNew(ctx context.Context, ps []punch.Punch) error {
 
 // insertSQL stores one punch.
 const insertSQL = `INSERT INTO punches (id, employee_id, employee_number, employee_name, direction,
-	at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo, no_photo, committed_at_ns)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo, no_photo, committed_at_ns, roster_version)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // insert stores the punches, all or none, and fills in Seq. One punch is
 // one statement, which SQLite commits on its own (atomic and fsync'd like
@@ -202,7 +202,7 @@ func (db *DB) insert(ctx context.Context, ps []punch.Punch) error {
 	exec := func(stmt *sql.Stmt, p *punch.Punch) error {
 		atNS, off := encodeTime(p.At)
 		res, err := stmt.ExecContext(ctx, p.ID, p.EmployeeID, p.EmployeeNumber, p.EmployeeName, string(p.Direction),
-			atNS, off, int64(p.BootTime), p.BootID, p.ClockedBy, p.Photo, string(p.NoPhoto), now)
+			atNS, off, int64(p.BootTime), p.BootID, p.ClockedBy, p.Photo, string(p.NoPhoto), now, p.RosterVersion)
 		if err != nil {
 			return err
 		}

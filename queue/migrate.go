@@ -95,4 +95,10 @@ ALTER TABLE punches ADD COLUMN photo_rejected_reason TEXT;
 CREATE INDEX punches_rejected ON punches (seq)
 	WHERE rejected_at_ns IS NOT NULL OR photo_rejected_at_ns IS NOT NULL;
 `,
+	// 3: the roster version a punch was made under, so the back office
+	// judges Clock For by the roles the kiosk knew. '' for punches made
+	// before this step (judged by the roles as they are).
+	`
+ALTER TABLE punches ADD COLUMN roster_version TEXT NOT NULL DEFAULT '';
+`,
 }

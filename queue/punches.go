@@ -15,7 +15,7 @@ import (
 
 // punchColumns are the columns scanPunch reads, in its order.
 const punchColumns = `seq, id, employee_id, employee_number, employee_name, direction,
-	at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo, no_photo`
+	at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo, no_photo, roster_version`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -27,7 +27,7 @@ func scanPunch(s scanner) (punch.Punch, error) {
 		off       int
 	)
 	err := s.Scan(&p.Seq, &p.ID, &p.EmployeeID, &p.EmployeeNumber, &p.EmployeeName, &dir,
-		&atNS, &off, &btN, &p.BootID, &p.ClockedBy, &p.Photo, &no)
+		&atNS, &off, &btN, &p.BootID, &p.ClockedBy, &p.Photo, &no, &p.RosterVersion)
 	if err != nil {
 		return punch.Punch{}, err
 	}

@@ -135,6 +135,7 @@ func TestCommitRoundTrip(t *testing.T) {
 		ID: "0b7e4c7a-3f0e-4a8e-8f57-5b0d9f3c2a11", Seq: 99, EmployeeID: "e-17", EmployeeNumber: "1017",
 		EmployeeName: "Ana Ruiz Núñez", Direction: punch.Out, At: day0, BootTime: 3*time.Hour + 5*time.Nanosecond,
 		BootID: bootA, ClockedBy: "e-01", Photo: "ignored.jpg", NoPhoto: punch.ClockFor,
+		RosterVersion: "r42",
 	}
 	out := commit(t, db, nil, in)
 	want := in

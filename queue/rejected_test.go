@@ -240,4 +240,8 @@ func TestMigrateFromSchema1(t *testing.T) {
 	if err := db.MarkRejected("old", "unknown employee", day0); err != nil {
 		t.Errorf("MarkRejected on a migrated punch: %v", err)
 	}
+	// Schema 3: punches from before it carry no roster version.
+	if p, err := db.Punch("old-sent"); err != nil || p.RosterVersion != "" {
+		t.Errorf("migrated punch: RosterVersion %q, %v; want \"\"", p.RosterVersion, err)
+	}
 }

@@ -215,7 +215,7 @@ func (c *Client) wirePunch(p punch.Punch) protocol.Punch {
 	w := protocol.Punch{
 		ID: p.ID, Seq: p.Seq, EmployeeID: p.EmployeeID, EmployeeNumber: p.EmployeeNumber,
 		Direction: p.Direction, At: p.At, BootTimeNS: int64(p.BootTime), BootID: p.BootID,
-		ClockedBy: p.ClockedBy, NoPhoto: p.NoPhoto,
+		ClockedBy: p.ClockedBy, NoPhoto: p.NoPhoto, RosterVersion: p.RosterVersion,
 	}
 	if p.Photo != "" {
 		b, err := c.q.ReadPhoto(p.Photo)
