@@ -61,6 +61,8 @@ var catalog = map[Msg]map[roster.Lang]string{
 	"pin.title_clock_for":  {"en": "Clock For: enter your PIN", "es": "Marcar por otros: ingrese su PIN"},
 	"pin.unknown":          {"en": "PIN not recognized", "es": "PIN no reconocido"},
 	"pin.try_again":        {"en": "Try again.", "es": "Intente de nuevo."},
+	"badge.unknown":        {"en": "Badge not recognized", "es": "Tarjeta no reconocida"},
+	"badge.help":           {"en": "Use your PIN, or ask your office to register the badge.", "es": "Use su PIN, o pida a su oficina que registre la tarjeta."},
 	"pin.not_ready":        {"en": "No employee list on this kiosk yet", "es": "Aún no hay lista de empleados"},
 	"pin.not_ready_help":   {"en": "Ask your office to send it, or import one.", "es": "Pida a su oficina que la envíe."},
 	"locked.title":         {"en": "Keypad locked", "es": "Teclado bloqueado"},

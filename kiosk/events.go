@@ -14,6 +14,11 @@ type Event interface{ event() }
 // KeyPress is a key or button press.
 type KeyPress struct{ Key Key }
 
+// Badge is a badge read by a badge reader: the employee number it holds.
+// A badge identifies its employee as a PIN does (at idle and on the PIN
+// screen) and adds a crew member on the Clock For screen.
+type Badge struct{ Number string }
+
 // Tick says time has passed; the runner sends one at State.Deadline.
 type Tick struct{}
 
@@ -71,6 +76,7 @@ type Enrolled struct {
 type DeviceDisabled struct{}
 
 func (KeyPress) event()       {}
+func (Badge) event()          {}
 func (Tick) event()           {}
 func (PhotoTaken) event()     {}
 func (PhotoFailed) event()    {}

@@ -207,6 +207,8 @@ func Step(s State, ev Event, now time.Time) (State, []Effect) {
 	switch ev := ev.(type) {
 	case KeyPress:
 		s.key(ev.Key, now, emit)
+	case Badge:
+		s.badge(ev.Number, now, emit)
 	case Tick:
 		s.tick(now, emit)
 	case PhotoTaken:
@@ -608,8 +610,63 @@ func (s *State) keyPIN(k Key, now time.Time, emit func(...Effect)) {
 		s.wrongPIN(now, emit)
 		return
 	}
-	emit(Sound{SoundKey})
 	s.wrong, s.lockLevel = 0, 0
+	s.identified(e, now, emit)
+}
+
+// badge handles a badge read: where a PIN may be typed it identifies its
+// employee, and on the Clock For screen it adds a crew member. Elsewhere
+// (a punch in progress, a message, the keypad locked) it is ignored, as a
+// key would be. An unknown badge says so; it does not count towards the
+// wrong-PIN lockout, which guards against guessing at the keypad.
+func (s *State) badge(number string, now time.Time, emit func(...Effect)) {
+	if s.Mode != Ready || s.Roster == nil {
+		return
+	}
+	switch s.phase {
+	case phSaved:
+		if now.Sub(s.savedAt) < s.savedMinimum() {
+			return
+		}
+		s.toRest(now, emit)
+	case phMessage:
+		if s.msgNext == phSetup {
+			return
+		}
+		s.leaveMessage(now, emit)
+	case phIdle, phPIN, phCrew:
+	default:
+		return
+	}
+	if s.phase == phCrew {
+		s.timeout(now)
+		s.entry = number
+		s.addCrew(emit)
+		return
+	}
+	e, ok := s.Roster.ByNumber(number)
+	if !ok {
+		next := phIdle
+		if s.phase == phPIN {
+			next = phPIN
+		}
+		s.entry = ""
+		s.message(now, emit, "badge.unknown", "badge.help", "", IconError, next)
+		return
+	}
+	if s.phase == phIdle {
+		s.intent = intentNone
+		emit(CameraOn{})
+	}
+	s.entry = ""
+	s.identified(e, now, emit)
+}
+
+// identified goes on with employee e, who gave a right PIN or badge, to
+// what they chose (IN, OUT, Clock For) or the greeting.
+func (s *State) identified(e roster.Employee, now time.Time, emit func(...Effect)) {
+	emit(Sound{SoundKey})
+	s.timeout(now)
 	s.emp = e
 	if e.Language != "" && !s.langChosen {
 		s.lang = e.Language

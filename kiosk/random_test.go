@@ -43,8 +43,10 @@ func TestRandomKeys(t *testing.T) {
 				ev, capture = capture[0], capture[1:]
 			case r < 94 && len(commit) > 0:
 				ev, commit = commit[0], commit[1:]
-			case r < 96:
+			case r < 95:
 				ev = CameraChanged{[]punch.NoPhoto{punch.PhotoTaken, punch.NoCamera, punch.CameraError, punch.CameraPermission}[rng.IntN(4)]}
+			case r < 96:
+				ev = Badge{[]string{"1001", "1002", "1003", "1005", "777", ""}[rng.IntN(6)]}
 			case r < 97:
 				ev = NetChanged{Net{Online: rng.IntN(2) == 0, Waiting: rng.IntN(100), LastSync: k.now.Add(-time.Hour)}}
 			case r < 98 && len(enroll) > 0:
