@@ -95,11 +95,18 @@ type Kiosk struct {
 	// screen is up and again whenever the line changes (for systemd).
 	Status func(line string)
 
+	// Indicate, if set, is told whether the kiosk is ready to punch and
+	// whether it is online, at the start and whenever either changes (for
+	// a status LED).
+	Indicate func(ready, online bool)
+
 	camera   atomic.Value // punch.NoPhoto: the camera status, for CameraStatus
 	s        kiosk.State
 	results  chan kiosk.Event
 	inFlight int // captures and enrolments whose answer is awaited
 	shown    kiosk.Screen
+	lamp     [2]bool // what Indicate was last told
+	lampSet  bool
 }
 
 // Run runs the kiosk until ctx is done (or, when Scripted, until the
@@ -241,6 +248,13 @@ func (k *Kiosk) do(ctx context.Context, f kiosk.Effect) []kiosk.Event {
 }
 
 func (k *Kiosk) show() {
+	if k.Indicate != nil {
+		lamp := [2]bool{k.s.Mode == kiosk.Ready, k.s.Net.Online}
+		if !k.lampSet || lamp != k.lamp {
+			k.lamp, k.lampSet = lamp, true
+			k.Indicate(lamp[0], lamp[1])
+		}
+	}
 	sc := k.s.Screen(k.Now())
 	if sc.Name == k.shown.Name && sc.Equal(k.shown) {
 		return
