@@ -80,7 +80,7 @@ func (b *Buttons) Run(ctx context.Context, out chan<- kiosk.Key) error {
 	for i, btn := range b.buttons {
 		pins[i] = btn.Pin
 	}
-	defer haltOnDone(ctx, pins)()
+	haltOnDone(ctx, pins)
 
 	var wg sync.WaitGroup
 	for _, btn := range b.buttons {

@@ -82,21 +82,8 @@ const (
 	keyRightMeta  = 126
 )
 
-// USBKeypadKeys is how a USB keypad's (or keyboard's) keys map to kiosk
-// keys. Keypad keys send the same codes whatever the Num Lock state: that
-// is applied later, by the console or X, and the device is grabbed.
-//
-//	key                                   kiosk key
-//	0–9, keypad 0–9                       digit
-//	Enter, keypad Enter                   # (Enter)
-//	Backspace, keypad *, Esc              * (Clear)
-//	keypad +, I                           IN
-//	keypad −, O                           OUT
-//	keypad /, F                           Clock For
-//	keypad . (Del), L                     language
-//
-// Every other key is ignored.
-var USBKeypadKeys = map[uint16]kiosk.Key{
+// usbKeypadKeys maps key codes to kiosk keys; see USBKeypad.
+var usbKeypadKeys = map[uint16]kiosk.Key{
 	keyEnter: kiosk.KeyEnter, keyKPEnter: kiosk.KeyEnter,
 	keyBackspace: kiosk.KeyClear, keyKPAsterisk: kiosk.KeyClear, keyEsc: kiosk.KeyClear,
 	keyKPPlus: kiosk.KeyIn, keyI: kiosk.KeyIn,
@@ -107,7 +94,7 @@ var USBKeypadKeys = map[uint16]kiosk.Key{
 
 func init() {
 	for code, d := range digitKeys {
-		USBKeypadKeys[code] = kiosk.Key(d)
+		usbKeypadKeys[code] = kiosk.Key(d)
 	}
 }
 
@@ -317,9 +304,21 @@ func openError(path string, err error) error {
 }
 
 // USBKeypad reads a USB numeric keypad, or any keyboard, through its input
-// event device, and sends kiosk keys as USBKeypadKeys maps them. The
-// device is grabbed (EVIOCGRAB), so its keys do not also reach the console
-// or another program. Only presses count: releases and key repeats are
+// event device, and sends kiosk keys:
+//
+//	key                                   kiosk key
+//	0–9, keypad 0–9                       digit
+//	Enter, keypad Enter                   # (Enter)
+//	Backspace, keypad *, Esc              * (Clear)
+//	keypad +, I                           IN
+//	keypad −, O                           OUT
+//	keypad /, F                           Clock For
+//	keypad . (Del), L                     language
+//
+// Every other key is ignored. Keypad keys send the same codes whatever the
+// Num Lock state (the console or X applies it, later). The device is
+// grabbed (EVIOCGRAB), so its keys do not also reach the console or
+// another program. Only presses count: releases and key repeats are
 // ignored, so a held key is one press.
 type USBKeypad struct {
 	in *input
@@ -342,7 +341,7 @@ func NewUSBKeypad(path string, opts InputOptions) (*USBKeypad, error) {
 func (k *USBKeypad) Run(ctx context.Context, out chan<- kiosk.Key) error {
 	return k.in.run(ctx, func(ctx context.Context, presses <-chan uint16) {
 		for code := range presses {
-			key, ok := USBKeypadKeys[code]
+			key, ok := usbKeypadKeys[code]
 			if !ok {
 				continue
 			}

@@ -459,7 +459,7 @@ func TestOpenErrorSaysWhatToDo(t *testing.T) {
 }
 
 func TestUSBKeypadKeysAreKioskKeys(t *testing.T) {
-	for code, k := range USBKeypadKeys {
+	for code, k := range usbKeypadKeys {
 		if p, ok := kiosk.ParseKey(rune(k)); !ok || p != k {
 			t.Errorf("code %d maps to %q, not a kiosk key", code, k)
 		}

@@ -151,9 +151,9 @@ func waitEdge(ctx context.Context, role string, p gpio.PinIn) error {
 }
 
 // haltOnDone interrupts the pins' pending WaitForEdge calls when ctx is
-// done. The returned func stops that.
-func haltOnDone[P interface{ Halt() error }](ctx context.Context, pins []P) (stop func() bool) {
-	return context.AfterFunc(ctx, func() {
+// done. Callers cancel ctx when they return, so this always runs.
+func haltOnDone[P interface{ Halt() error }](ctx context.Context, pins []P) {
+	context.AfterFunc(ctx, func() {
 		for _, p := range pins {
 			_ = p.Halt() // best effort: waits are bounded by edgePoll anyway
 		}

@@ -180,7 +180,7 @@ func (m *Matrix) Run(ctx context.Context, out chan<- kiosk.Key) error {
 			}
 		})
 	}
-	defer haltOnDone(ctx, m.cols)()
+	haltOnDone(ctx, m.cols)
 
 	for {
 		if err := m.rest(); err != nil {

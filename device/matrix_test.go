@@ -547,9 +547,14 @@ func TestMatrixRowFailure(t *testing.T) {
 		fake.mu.Lock()
 		fake.failOut = errors.New("GPIOLine.Out(): line_request ioctl: device or resource busy")
 		fake.mu.Unlock()
+		start := time.Now()
 		err = m.Run(t.Context(), make(chan kiosk.Key))
 		if err == nil || !strings.Contains(err.Error(), "keypad row ROW0") || !strings.Contains(err.Error(), "gpioinfo") {
 			t.Errorf("Run: %v, want the row, the cause and what to do", err)
+		}
+		// Its column goroutines were interrupted, not waited out.
+		if d := time.Since(start); d != 0 {
+			t.Errorf("Run took %v to fail, want no time", d)
 		}
 	})
 }
