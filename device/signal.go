@@ -112,6 +112,20 @@ func (l *StatusLED) SetLED(s LEDState) {
 	}
 }
 
+// Indicate shows the kiosk's state as the daemon reports it (its Indicate
+// hook): on while ready and online, blinking while ready but offline, off
+// while the kiosk cannot take punches (locked, disabled, being set up).
+func (l *StatusLED) Indicate(ready, online bool) {
+	switch {
+	case ready && online:
+		l.SetLED(LEDOn)
+	case ready:
+		l.SetLED(LEDBlink)
+	default:
+		l.SetLED(LEDOff)
+	}
+}
+
 // Run drives the LED until ctx is done, then turns it off and returns
 // ctx.Err(); or returns an error if the line fails.
 func (l *StatusLED) Run(ctx context.Context) error { return l.p.run(ctx) }

@@ -239,3 +239,31 @@ func TestStatusLED(t *testing.T) {
 // The daemon's Buzzer interface, restated so this package need not import
 // the daemon.
 var _ interface{ Beep(kiosk.SoundKind) } = (*Buzzer)(nil)
+
+func TestStatusLEDIndicate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pin := newFakeOut("GPIO23")
+		l, err := NewStatusLED(pin, SignalOptions{ActiveLow: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pin.take()
+		runPlayer(t, pin, gpio.High, l.Run)
+		for _, tc := range []struct {
+			ready, online bool
+			want          string
+		}{
+			{true, true, "Low@0s"},                    // on (active low)
+			{true, false, "High@500ms Low@1s"},        // blinking, already on
+			{false, true, "High@0s"},                  // off
+			{false, false, ""},                        // still off
+			{true, false, "Low@0s High@500ms Low@1s"}, // blinking from off
+		} {
+			l.Indicate(tc.ready, tc.online)
+			time.Sleep(1200 * time.Millisecond)
+			if got := pin.take(); got != tc.want {
+				t.Errorf("Indicate(ready %v, online %v): %q, want %q", tc.ready, tc.online, got, tc.want)
+			}
+		}
+	})
+}
