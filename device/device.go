@@ -2,10 +2,13 @@
 // sends kiosk.Key values on a channel, one at a time and in order, so the
 // kiosk runner does not care where a key came from.
 //
-// The simulated devices are here: ReadKeys reads keys from a pipe or file for
-// headless mode and scripts, and Terminal reads single key presses from a
-// terminal for the demo. The GPIO keypad and buttons and evdev input come
-// later.
+// The real devices: a matrix keypad (Matrix) and push buttons (Buttons) on
+// GPIO lines, USB keypads and badge readers through Linux input events
+// (USBKeypad, BadgeReader), and the outputs beside them, a buzzer and a
+// status LED. The simulated ones: ReadKeys reads keys from a pipe or file
+// for headless mode and scripts, and Terminal reads single key presses from
+// a terminal for the demo. OpenI2C opens the I2C bus the small displays
+// use.
 package device
 
 import (

@@ -1,10 +1,10 @@
 // Package display puts the kiosk's screens on a display. The kiosk decides
 // what a screen says (kiosk.Screen); a display decides how it looks.
 //
-// This file set has the text displays: Text and Headless print a screen as
-// plain lines for headless mode, scripts and tests, and Terminal draws it for
-// a person at a terminal in the demo. The framebuffer, OLED and LCD displays
-// come later and take the same kiosk.Screen.
+// Text and Headless print a screen as plain lines for headless mode,
+// scripts and tests, and Terminal draws it for a person at a terminal in the
+// demo. Renderer draws it as an image for the Linux framebuffer
+// (Framebuffer); OLED and CharLCD lay it out for the small I2C displays.
 package display
 
 import (
