@@ -21,7 +21,7 @@ import (
 // in one winding direction and holes in the other: the rasterizer adds up
 // the windings, so overlapping shapes merge and holes cut out.
 type iconPen struct {
-	z   vector.Rasterizer
+	z   *vector.Rasterizer
 	dst *image.RGBA
 	r   image.Rectangle
 	s   float32 // pixels per icon unit: icons are drawn in a 1×1 square
@@ -29,8 +29,10 @@ type iconPen struct {
 
 type vpt struct{ x, y float32 }
 
-func newIconPen(dst *image.RGBA, r image.Rectangle) *iconPen {
-	p := &iconPen{dst: dst, r: r, s: float32(min(r.Dx(), r.Dy()))}
+// newIconPen returns a pen for the rectangle r of dst that rasterizes with
+// z, whose buffers are reused from shape to shape.
+func newIconPen(z *vector.Rasterizer, dst *image.RGBA, r image.Rectangle) *iconPen {
+	p := &iconPen{z: z, dst: dst, r: r, s: float32(min(r.Dx(), r.Dy()))}
 	p.z.Reset(r.Dx(), r.Dy())
 	return p
 }
@@ -149,12 +151,12 @@ func (p *iconPen) paint(c color.RGBA) {
 	p.z.Reset(p.r.Dx(), p.r.Dy())
 }
 
-// drawIcon draws icon in the square r of dst.
-func drawIcon(dst *image.RGBA, r image.Rectangle, icon kiosk.Icon) {
+// drawIcon draws icon in the square r of dst, rasterizing with z.
+func drawIcon(z *vector.Rasterizer, dst *image.RGBA, r image.Rectangle, icon kiosk.Icon) {
 	if r.Empty() {
 		return
 	}
-	p := newIconPen(dst, r)
+	p := newIconPen(z, dst, r)
 	switch icon {
 	case kiosk.IconSaved:
 		p.disc(0.5, 0.5, 0.48, false)

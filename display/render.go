@@ -28,6 +28,7 @@ import (
 	"golang.org/x/image/font/gofont/goregular"
 	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
+	"golang.org/x/image/vector"
 
 	"github.com/siteclock/siteclock/camera"
 	"github.com/siteclock/siteclock/kiosk"
@@ -113,6 +114,7 @@ type Renderer struct {
 	w, h  int
 	m     renderSizes
 	faces faceCache
+	z     vector.Rasterizer // for shapes and icons; its buffers are reused
 }
 
 // renderSizes are the layout's lengths in pixels for one screen size.
@@ -211,9 +213,9 @@ type iconOp struct {
 	rect image.Rectangle
 }
 
-// photoOp draws a decoded, rotated photo scaled into rect.
+// photoOp draws a photo, already turned and scaled to the size of rect.
 type photoOp struct {
-	img  image.Image
+	img  *image.RGBA
 	rect image.Rectangle
 }
 
@@ -222,7 +224,7 @@ func (o fillOp) paint(r *Renderer, dst *image.RGBA) {
 		draw.Draw(dst, o.rect, image.NewUniform(o.col), image.Point{}, draw.Src)
 		return
 	}
-	p := newIconPen(dst, o.rect)
+	p := newIconPen(&r.z, dst, o.rect)
 	w, h := float32(o.rect.Dx()), float32(o.rect.Dy())
 	rad := float32(min(o.radius, o.rect.Dx()/2, o.rect.Dy()/2))
 	p.roundRectPx(0, 0, w, h, rad, false)
@@ -242,12 +244,10 @@ func (o textOp) paint(r *Renderer, dst *image.RGBA) {
 	d.DrawString(o.s)
 }
 
-func (o iconOp) paint(r *Renderer, dst *image.RGBA) { drawIcon(dst, o.rect, o.icon) }
+func (o iconOp) paint(r *Renderer, dst *image.RGBA) { drawIcon(&r.z, dst, o.rect, o.icon) }
 
 func (o photoOp) paint(r *Renderer, dst *image.RGBA) {
-	// The kernel scaler averages over the source pixels when shrinking,
-	// so a 640×480 photo does not shimmer at a third of its size.
-	xdraw.BiLinear.Scale(dst, o.rect, o.img, o.img.Bounds(), draw.Src, nil)
+	draw.Draw(dst, o.rect, o.img, image.Point{}, draw.Src)
 }
 
 // layout decides where everything of s goes. From the top: the title band
@@ -333,19 +333,22 @@ func iconColour(i kiosk.Icon) (color.RGBA, bool) {
 func (r *Renderer) layoutPhoto(photo []byte, rotation int, area image.Rectangle) ([]drawOp, image.Rectangle) {
 	m := r.m
 	maxW := int(float64(area.Dx()) * m.photoShare)
-	var img image.Image
-	if dec, err := jpeg.Decode(bytes.NewReader(photo)); err == nil && !dec.Bounds().Empty() {
-		img = camera.Rotate(dec, rotation)
+	img, err := jpeg.Decode(bytes.NewReader(photo))
+	if err != nil || img.Bounds().Empty() {
+		img = nil
 	}
 	frame := m.outline
 	var w, h int
 	if img != nil {
-		b := img.Bounds()
+		pw, ph := img.Bounds().Dx(), img.Bounds().Dy()
+		if quarterTurns(rotation)%2 == 1 {
+			pw, ph = ph, pw
+		}
 		h = area.Dy() - 2*frame
-		w = h * b.Dx() / b.Dy()
+		w = h * pw / ph
 		if w > maxW-2*frame {
 			w = maxW - 2*frame
-			h = w * b.Dy() / b.Dx()
+			h = w * ph / pw
 		}
 	} else {
 		w = min(maxW-2*frame, area.Dy()-2*frame)
@@ -359,7 +362,7 @@ func (r *Renderer) layoutPhoto(photo []byte, rotation int, area image.Rectangle)
 	inner := outer.Inset(frame)
 	ops := []drawOp{fillOp{rect: outer, col: colOutline}}
 	if img != nil {
-		ops = append(ops, photoOp{img: img, rect: inner})
+		ops = append(ops, photoOp{img: scalePhoto(img, rotation, inner.Dx(), inner.Dy()), rect: inner})
 	} else {
 		ops = append(ops, fillOp{rect: inner, col: colBackground})
 		side := min(inner.Dx(), inner.Dy()) / 2
@@ -368,6 +371,78 @@ func (r *Renderer) layoutPhoto(photo []byte, rotation int, area image.Rectangle)
 	}
 	area.Max.X = outer.Min.X - 2*m.gap
 	return ops, area
+}
+
+// quarterTurns is how many times a rotation of degrees turns a photo
+// clockwise: 0 to 3. Rotations that are not a multiple of 90 (which the
+// settings reject) do not turn it, as camera.Rotate does.
+func quarterTurns(degrees int) int {
+	if degrees%90 != 0 {
+		return 0
+	}
+	return ((degrees/90)%4 + 4) % 4
+}
+
+// scalePhoto turns src clockwise by rotation degrees and scales it to w×h.
+// Shrinking, which is the usual case (a 640×480 photo in a third of the
+// screen), averages each output pixel's box of source pixels in one pass
+// with integer arithmetic: no shimmer, and the same pixels on every CPU.
+// Enlarging a small photo interpolates.
+func scalePhoto(src image.Image, rotation, w, h int) *image.RGBA {
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	turns := quarterTurns(rotation)
+	b := src.Bounds()
+	sw, sh := b.Dx(), b.Dy()
+	rw, rh := sw, sh // the size once turned
+	if turns%2 == 1 {
+		rw, rh = sh, sw
+	}
+	if w <= 0 || h <= 0 {
+		return out
+	}
+	if w > rw || h > rh {
+		turned := camera.Rotate(src, rotation)
+		xdraw.ApproxBiLinear.Scale(out, out.Rect, turned, turned.Bounds(), draw.Src, nil)
+		return out
+	}
+	rgba, ok := src.(*image.RGBA)
+	if !ok || b.Min != (image.Point{}) {
+		// A decoded JPEG is YCbCr: convert it once, in draw's fast path.
+		rgba = image.NewRGBA(image.Rect(0, 0, sw, sh))
+		draw.Draw(rgba, rgba.Rect, src, b.Min, draw.Src)
+	}
+	for dy := range h {
+		ry0, ry1 := dy*rh/h, (dy+1)*rh/h
+		for dx := range w {
+			rx0, rx1 := dx*rw/w, (dx+1)*rw/w
+			// The box in the turned photo, as a box of the source: see
+			// camera.Rotate for where each source pixel goes.
+			var x0, x1, y0, y1 int
+			switch turns {
+			case 0:
+				x0, x1, y0, y1 = rx0, rx1, ry0, ry1
+			case 1:
+				x0, x1, y0, y1 = ry0, ry1, sh-rx1, sh-rx0
+			case 2:
+				x0, x1, y0, y1 = sw-rx1, sw-rx0, sh-ry1, sh-ry0
+			case 3:
+				x0, x1, y0, y1 = sw-ry1, sw-ry0, rx0, rx1
+			}
+			var r, g, bl uint32
+			for y := y0; y < y1; y++ {
+				row := rgba.Pix[y*rgba.Stride+4*x0 : y*rgba.Stride+4*x1]
+				for i := 0; i < len(row); i += 4 {
+					r += uint32(row[i])
+					g += uint32(row[i+1])
+					bl += uint32(row[i+2])
+				}
+			}
+			n := uint32((x1 - x0) * (y1 - y0))
+			o := out.PixOffset(dx, dy)
+			out.Pix[o], out.Pix[o+1], out.Pix[o+2], out.Pix[o+3] = uint8((r+n/2)/n), uint8((g+n/2)/n), uint8((bl+n/2)/n), 0xff
+		}
+	}
+	return out
 }
 
 // A layoutRow is one horizontal band of the content: part of Big (with the icon

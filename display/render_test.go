@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"golang.org/x/image/font"
+	"golang.org/x/image/vector"
 
+	"github.com/siteclock/siteclock/camera"
 	"github.com/siteclock/siteclock/kiosk"
 	"github.com/siteclock/siteclock/punch"
 	"github.com/siteclock/siteclock/roster"
@@ -607,6 +609,46 @@ func TestRenderPhotoTurned(t *testing.T) {
 	}
 }
 
+func TestScalePhoto(t *testing.T) {
+	// A 6×4 photo of distinct pixels: at its own (turned) size, scaling
+	// is the same as turning it.
+	img := image.NewRGBA(image.Rect(0, 0, 6, 4))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 11)
+		if i%4 == 3 {
+			img.Pix[i] = 0xff
+		}
+	}
+	for _, rot := range []int{0, 90, 180, 270, -90, 45} {
+		want := camera.Rotate(img, rot)
+		got := scalePhoto(img, rot, want.Bounds().Dx(), want.Bounds().Dy())
+		for y := range want.Bounds().Dy() {
+			for x := range want.Bounds().Dx() {
+				if w, g := color.RGBAModel.Convert(want.At(x, y)), got.RGBAAt(x, y); w != g {
+					t.Fatalf("rotation %d: pixel (%d,%d) = %v, want %v", rot, x, y, g, w)
+				}
+			}
+		}
+	}
+	// Halving averages each 2×2 box.
+	half := scalePhoto(img, 0, 3, 2)
+	want := func(x, y, c int) uint8 {
+		sum := 0
+		for _, p := range []image.Point{{2 * x, 2 * y}, {2*x + 1, 2 * y}, {2 * x, 2*y + 1}, {2*x + 1, 2*y + 1}} {
+			sum += int(img.Pix[img.PixOffset(p.X, p.Y)+c])
+		}
+		return uint8((sum + 2) / 4)
+	}
+	for y := range 2 {
+		for x := range 3 {
+			g := half.RGBAAt(x, y)
+			if g.R != want(x, y, 0) || g.G != want(x, y, 1) || g.B != want(x, y, 2) || g.A != 0xff {
+				t.Errorf("half-size pixel (%d,%d) = %v", x, y, g)
+			}
+		}
+	}
+}
+
 func TestRenderBadPhotoShowsPlaceholder(t *testing.T) {
 	r, err := NewRenderer(800, 480)
 	if err != nil {
@@ -635,7 +677,7 @@ func TestRenderIcons(t *testing.T) {
 	seen := map[string]kiosk.Icon{}
 	for icon, want := range colours {
 		img := image.NewRGBA(image.Rect(0, 0, 100, 100))
-		drawIcon(img, img.Rect, icon)
+		drawIcon(new(vector.Rasterizer), img, img.Rect, icon)
 		n := 0
 		for i := 0; i < len(img.Pix); i += 4 {
 			if color.RGBA(color.RGBA{img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3]}) == want {
@@ -652,7 +694,7 @@ func TestRenderIcons(t *testing.T) {
 		// Nothing is drawn outside the icon's square, even when it
 		// reaches past the image.
 		big := image.NewRGBA(image.Rect(0, 0, 60, 60))
-		drawIcon(big, image.Rect(30, 30, 130, 130), icon)
+		drawIcon(new(vector.Rasterizer), big, image.Rect(30, 30, 130, 130), icon)
 	}
 }
 
