@@ -375,16 +375,19 @@ func (c *pixelCodec) encodeRow(dst, src []uint8) {
 		return
 	}
 	f := c.f
-	for i := range n {
-		s := src[4*i : 4*i+3 : 4*i+3]
-		v := uint32(s[0])>>c.shift[0]<<f.red.offset |
+	pixel := func(s []uint8) uint32 {
+		return uint32(s[0])>>c.shift[0]<<f.red.offset |
 			uint32(s[1])>>c.shift[1]<<f.green.offset |
 			uint32(s[2])>>c.shift[2]<<f.blue.offset | c.opaque
-		if c.size == 2 {
-			binary.LittleEndian.PutUint16(dst[2*i:], uint16(v))
-		} else {
-			binary.LittleEndian.PutUint32(dst[4*i:], v)
+	}
+	if c.size == 2 {
+		for i := range n {
+			binary.LittleEndian.PutUint16(dst[2*i:], uint16(pixel(src[4*i:4*i+3:4*i+3])))
 		}
+		return
+	}
+	for i := range n {
+		binary.LittleEndian.PutUint32(dst[4*i:], pixel(src[4*i:4*i+3:4*i+3]))
 	}
 }
 
