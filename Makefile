@@ -9,7 +9,7 @@ LDFLAGS := -X github.com/siteclock/siteclock/firmware.Version=$(VERSION)
 TEST_TIMEOUT ?= 20m
 
 .PHONY: help deps build run run-offline test test-quick bench vet clean
-.PHONY: pi
+.PHONY: pi test-arm
 # Debian packages for the Pi builds and their tests under qemu-user (COMMAND:PACKAGE or /FILE:PACKAGE).
 PI_DEPS := aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu arm-linux-gnueabihf-gcc:gcc-arm-linux-gnueabihf \
 	/usr/aarch64-linux-gnu/lib/libc.a:libc6-dev-arm64-cross /usr/arm-linux-gnueabihf/lib/libc.a:libc6-dev-armhf-cross \
@@ -51,3 +51,7 @@ clean: ## remove builds and the demo state
 pi: deps ## cross-build both programs for the Raspberry Pi (arm64, armv7; static, cgo) into bin/linux-*/
 	@scripts/deps.sh $(PI_DEPS)
 	LDFLAGS='$(LDFLAGS)' scripts/pi.sh
+
+test-arm: deps ## the kiosk's tests as arm64 and armv7 binaries under qemu-user (which and why: scripts/test-arm.sh)
+	@scripts/deps.sh $(PI_DEPS)
+	scripts/test-arm.sh
