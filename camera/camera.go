@@ -4,8 +4,8 @@
 // photo can be taken, so the runner can record the reason on the punch and
 // the display can tell the person what to do.
 //
-// Sim is the simulated camera used by the demo and headless mode. The V4L2
-// driver for a real camera comes later.
+// V4L2 is a USB webcam through Video4Linux (go4vl); Sim is the simulated
+// camera used by the demo and headless mode.
 package camera
 
 import (
@@ -29,7 +29,7 @@ var hints = []struct {
 	hint string
 }{
 	{ErrNoCamera, "connect the FaceFront camera; punches are saved without a photo until then"},
-	{ErrPermission, "add the service user to the video group (usermod -aG video USER) and restart siteclock"},
+	{ErrPermission, "add the service user to the group that owns the device, usually video (usermod -aG video USER), and restart siteclock"},
 	{ErrUnplugged, "check the camera cable; photos resume when it is plugged back in"},
 	{ErrFormat, "use a UVC camera that sends MJPEG or YUYV, or choose a photo size the camera supports"},
 }

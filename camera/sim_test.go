@@ -186,7 +186,7 @@ func TestSimFault(t *testing.T) {
 		hint  string
 	}{
 		{ErrNoCamera, "connect the FaceFront camera"},
-		{ErrPermission, "video group"},
+		{ErrPermission, "usually video (usermod -aG video"},
 		{ErrUnplugged, "cable"},
 		{ErrFormat, "MJPEG"},
 	}

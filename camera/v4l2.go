@@ -507,7 +507,7 @@ func (f *failure) Unwrap() []error { return []error{f.kind, f.cause} }
 
 // fail explains err, which happened at stage st while doing where:
 //
-//	camera: permission denied: check /dev/video0: open /dev/video0: permission denied (the device belongs to group video); add the service user to the video group ...
+//	camera: permission denied: check /dev/video0: open /dev/video0: permission denied (the device belongs to group video); add the service user to the group that owns the device ...
 func (v *V4L2) fail(st stage, err error, where string) error {
 	kind := kindOf(st, err)
 	detail := err.Error()

@@ -15,10 +15,7 @@ import (
 	"time"
 	_ "time/tzdata" // the kiosk's time zone works even without the system's tzdata
 
-	"github.com/siteclock/siteclock/camera"
 	"github.com/siteclock/siteclock/daemon"
-	"github.com/siteclock/siteclock/device"
-	"github.com/siteclock/siteclock/display"
 	"github.com/siteclock/siteclock/firmware"
 	"github.com/siteclock/siteclock/kiosk"
 	"github.com/siteclock/siteclock/punch"
@@ -35,13 +32,15 @@ const usage = `usage:
   siteclockd status [flags]               show the device, roster and queue
   siteclockd punches [flags]              list punches not yet uploaded (-all: every punch;
                                           -rejected: those the back office refused, with why)
+  siteclockd hwcheck [flags]              check the keypad, buttons, LED, buzzer, display and camera
+                                          (-key-timeout 15s, -photo FILE); stop the daemon first
   siteclockd version                      print the version
 
 flags:
   -config FILE   configuration file (default ` + DefaultConfigPath + ` if present)
   -state DIR     state folder: punch queue, photos, roster (overrides state_dir)
   -headless      keys from standard input, one character each; screens to standard output
-  -camera NAME   camera driver: sim or none (overrides camera.driver)
+  -camera NAME   camera driver: sim, v4l2 or none (overrides camera.driver)
   -server URL    the back office (overrides server.url)
 `
 
@@ -62,6 +61,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return status(args[1:], stdout, stderr)
 		case "punches":
 			return punches(args[1:], stdout, stderr)
+		case "hwcheck":
+			return hwcheck(args[1:], stdin, stdout, stderr)
 		case "help", "-h", "-help", "--help":
 			fmt.Fprint(stdout, usage)
 			return nil
@@ -349,27 +350,10 @@ func storedState(db *queue.DB) (kiosk.State, error) {
 	return kiosk.New(mode, r, last, "", kiosk.Net{LastSync: dev.LastSync}, time.Now()), nil
 }
 
-// newCamera is the configured camera; nil for none.
-func newCamera(cfg config) daemon.Camera {
-	if cfg.Camera.Driver != "sim" {
-		return nil
-	}
-	cam := camera.NewSim(time.Now)
-	switch cfg.Camera.SimFault {
-	case "none":
-		cam.SetFault(camera.ErrNoCamera)
-	case "permission":
-		cam.SetFault(camera.ErrPermission)
-	case "unplugged":
-		cam.SetFault(camera.ErrUnplugged)
-	}
-	return cam
-}
-
 func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := newFlags("siteclockd", stderr)
 	c.fs.BoolVar(&c.headless, "headless", false, "keys from standard input, screens as text on standard output")
-	c.fs.StringVar(&c.camera, "camera", "", "camera driver: sim or none")
+	c.fs.StringVar(&c.camera, "camera", "", "camera driver: sim, v4l2 or none")
 	cfg, err := c.load(args)
 	if err != nil {
 		return err
@@ -409,43 +393,29 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	k := &daemon.Kiosk{State: state, Store: db, Logger: log, Camera: newCamera(cfg)}
-
+	hw, err := openHardware(cfg, stdin, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer hw.close()
+	keys := make(chan kiosk.Key)
 	events := make(chan kiosk.Event, 16)
+	k := &daemon.Kiosk{State: state, Store: db, Logger: log, Camera: hw.camera, Display: hw.display,
+		Keys: keys, Events: events, Scripted: hw.scripted}
+	if hw.buzzer != nil {
+		k.Buzzer = hw.buzzer
+	}
+	if hw.led != nil {
+		k.Indicate = hw.led.Indicate
+	}
+
 	up, err := newUplink(cfg, db, log, events, k.CameraStatus)
 	if err != nil {
 		return err
 	}
 	if up != nil {
 		k.Enroll = up
-		k.Events = events
 		k.Committed = up.Kick
-	}
-
-	keys := make(chan kiosk.Key)
-	k.Keys = keys
-	var input func(context.Context) error
-	switch cfg.Input.Driver {
-	case "stdin":
-		k.Scripted = true
-		input = func(ctx context.Context) error { return device.ReadKeys(ctx, stdin, keys) }
-	case "terminal":
-		f, ok := stdin.(*os.File)
-		if !ok {
-			return device.ErrNotTerminal
-		}
-		term, err := device.OpenTerminal(f)
-		if err != nil {
-			return err
-		}
-		defer term.Restore()
-		input = func(ctx context.Context) error { return term.Run(ctx, keys) }
-	}
-	switch cfg.Display.Driver {
-	case "text":
-		k.Display = display.NewHeadless(stdout)
-	case "terminal":
-		k.Display = display.NewTerminal(stdout, 0)
 	}
 
 	ready := false
@@ -464,15 +434,7 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		"input", cfg.Input.Driver, "display", cfg.Display.Driver, "camera", cfg.Camera.Driver)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	inputDone := make(chan error, 1)
-	go func() {
-		err := input(ctx)
-		inputDone <- err // before close: Run may return as soon as keys closes
-		close(keys)
-		if errors.Is(err, device.ErrQuit) {
-			cancel()
-		}
-	}()
+	inputDone := hw.run(ctx, keys, events, log, cancel)
 	upDone := make(chan error, 1)
 	if up != nil {
 		go func() { upDone <- up.Run(ctx) }()
@@ -495,12 +457,15 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	}
 	log.Info("siteclockd stopped")
+	// An input that failed stopped the kiosk; say why. The others end
+	// with ctx, except a read blocked on a terminal, which is not waited
+	// for long.
 	select {
 	case err := <-inputDone:
-		if err != nil && !errors.Is(err, device.ErrQuit) && !errors.Is(err, context.Canceled) {
+		if err != nil {
 			return fmt.Errorf("input: %w", err)
 		}
-	default:
+	case <-time.After(time.Second):
 	}
 	return nil
 }
