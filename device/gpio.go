@@ -30,7 +30,9 @@ import (
 
 // initGPIO loads periph's registered drivers once per process.
 var initGPIO = sync.OnceValue(func() error {
+	restore := keepStdin()
 	_, err := driverreg.Init()
+	restore()
 	return err
 })
 

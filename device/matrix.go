@@ -97,7 +97,7 @@ func NewMatrix(rows, cols []gpio.PinIO, layout []string, opts MatrixOptions) (*M
 			return nil, fmt.Errorf("device: keypad layout row %d %q has %d keys but %d column pins are configured", r+1, line, len(chars), len(cols))
 		}
 		for _, c := range chars {
-			k, ok := layoutKey(c)
+			k, ok := LayoutKey(c)
 			if !ok {
 				return nil, fmt.Errorf("device: keypad layout row %d %q: %q is not a key; use 0-9 # * i o f l, or A-D for IN, OUT, Clock For, language", r+1, line, c)
 			}
@@ -118,8 +118,10 @@ func NewMatrix(rows, cols []gpio.PinIO, layout []string, opts MatrixOptions) (*M
 	return m, nil
 }
 
-// layoutKey maps a layout character to its key.
-func layoutKey(c rune) (kiosk.Key, bool) {
+// LayoutKey is the kiosk key a keypad layout character stands for: a
+// kiosk key itself, or a letter A–D (either case) as printed on a 4x4
+// keypad for IN, OUT, Clock For and language.
+func LayoutKey(c rune) (kiosk.Key, bool) {
 	switch c {
 	case 'A', 'a':
 		return kiosk.KeyIn, true

@@ -75,8 +75,10 @@ func graphicsConsole(tty string) (restore func() error, err error) {
 		tty = DefaultConsole
 	}
 	// O_NOCTTY: a daemon without a terminal must not acquire the console
-	// as its controlling terminal by opening it.
-	t, err := os.OpenFile(tty, os.O_RDWR|unix.O_NOCTTY, 0)
+	// as its controlling terminal by opening it. Write-only: KDSETMODE
+	// needs no read access, and Debian's /dev/tty0 (crw--w---- root:tty)
+	// lets the tty group write but not read.
+	t, err := os.OpenFile(tty, os.O_WRONLY|unix.O_NOCTTY, 0)
 	if err != nil {
 		return restore, fmt.Errorf("display: console %s: %w; the console's cursor may show on the screen: give the service CAP_SYS_TTY_CONFIG and the tty group, or set the console to none", tty, err)
 	}

@@ -37,12 +37,14 @@ const DefaultConfigPath = "/etc/siteclock/siteclockd.toml"
 //	clock_for = ""
 //	lang = ""
 //	led = ""
+//	led_active_low = false       # true: the LED lights while the line is low
 //	buzzer = ""
+//	buzzer_active_low = false    # true for "low level trigger" buzzer modules""
 //	[display]
 //	driver = "terminal"          # terminal (drawn for a person), text (plain text screens),
 //	                             # framebuffer, ssd1306 (OLED on I2C), hd44780 (character LCD on I2C)
 //	device = "/dev/fb0"          # framebuffer
-//	console = "/dev/tty0"        # framebuffer: the console put into graphics mode ("" to leave it)
+//	console = "/dev/tty0"        # framebuffer: the console put into graphics mode ("none" to leave it)
 //	i2c_bus = ""                 # ssd1306, hd44780: the I2C bus ("" the first, or "1" for /dev/i2c-1)
 //	i2c_addr = 0                 # ssd1306, hd44780: the address (default 0x3c and 0x27)
 //	lcd_cols = 20                # hd44780: 16 or 20
@@ -95,12 +97,14 @@ type inputConfig struct {
 }
 
 type gpioConfig struct {
-	In       string `toml:"in"`
-	Out      string `toml:"out"`
-	ClockFor string `toml:"clock_for"`
-	Lang     string `toml:"lang"`
-	LED      string `toml:"led"`
-	Buzzer   string `toml:"buzzer"`
+	In              string `toml:"in"`
+	Out             string `toml:"out"`
+	ClockFor        string `toml:"clock_for"`
+	Lang            string `toml:"lang"`
+	LED             string `toml:"led"`
+	LEDActiveLow    bool   `toml:"led_active_low"`
+	Buzzer          string `toml:"buzzer"`
+	BuzzerActiveLow bool   `toml:"buzzer_active_low"`
 }
 
 func defaultConfig() config {
@@ -233,6 +237,8 @@ func (c config) checkLines() error {
 		if line == "" {
 			return nil
 		}
+		line = strings.ToUpper(line) // OpenPin takes "gpio17" for "GPIO17"
+
 		if other, ok := seen[line]; ok {
 			return fmt.Errorf("%s and %s are both %s; give each its own GPIO line", other, what, line)
 		}

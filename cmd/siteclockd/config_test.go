@@ -63,6 +63,7 @@ func TestConfigHardwareMistakes(t *testing.T) {
 		{"[input]\ndriver = \"matrix\"\nrows = [\"GPIO5\"]\ncols = [\"GPIO12\"]\nlayout = [\"1\", \"2\"]", "input.layout has 2 rows, input.rows names 1"},
 		{"[input]\ndriver = \"matrix\"\nrows = [\"GPIO5\", \"GPIO6\", \"GPIO13\", \"GPIO19\"]\ncols = [\"GPIO12\", \"GPIO16\", \"GPIO5\"]", "input.rows[0] and input.cols[2] are both GPIO5"},
 		{"[input]\ndriver = \"none\"\n[gpio]\nin = \"GPIO23\"\nled = \"GPIO23\"", "gpio.in and gpio.led are both GPIO23"},
+		{"[input]\ndriver = \"none\"\n[gpio]\nin = \"gpio23\"\nbuzzer = \"GPIO23\"", "gpio.in and gpio.buzzer are both GPIO23"},
 		{"[input]\ndebounce = \"soon\"", `input.debounce "soon" is not a duration`},
 		{"[input]\ndriver = \"gpio\"", `input.driver "gpio" is not one of terminal, stdin, matrix, none`},
 		{"[display]\ndriver = \"hd44780\"\nlcd_cols = 40\nlcd_rows = 2", "are 40x2; the character LCDs supported are 16x2 and 20x4"},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
@@ -25,13 +26,25 @@ type hardware struct {
 	scripted bool // keys are a script (stdin), not a person
 	// inputs each send keys until ctx is done (or, for a script, until
 	// the input ends).
-	inputs  []func(ctx context.Context, keys chan<- kiosk.Key) error
+	inputs  []input
 	badge   *device.BadgeReader
 	display daemon.Display
 	camera  daemon.Camera
 	buzzer  *device.Buzzer
 	led     *device.StatusLED
 	closers []func() error
+	outputs sync.WaitGroup // the buzzer and LED players, which switch off when they end
+}
+
+// input is a source of keys. The main one (the keypad, the terminal or a
+// script) is vital: when it fails nobody can punch, and the daemon stops
+// so that systemd restarts it. Buttons and USB keypads are extras: their
+// failure is logged and the kiosk goes on (a USB keypad waits for its
+// device to come back by itself).
+type input struct {
+	name  string
+	vital bool
+	run   func(ctx context.Context, keys chan<- kiosk.Key) error
 }
 
 // openHardware opens every part the configuration names. On an error the
@@ -57,9 +70,9 @@ func openHardware(cfg config, stdin io.Reader, stdout io.Writer, log *slog.Logge
 	switch cfg.Input.Driver {
 	case "stdin":
 		h.scripted = true
-		h.inputs = append(h.inputs, func(ctx context.Context, keys chan<- kiosk.Key) error {
+		h.inputs = append(h.inputs, input{"script on standard input", true, func(ctx context.Context, keys chan<- kiosk.Key) error {
 			return device.ReadKeys(ctx, stdin, keys)
-		})
+		}})
 	case "terminal":
 		f, ok := stdin.(*os.File)
 		if !ok {
@@ -70,7 +83,7 @@ func openHardware(cfg config, stdin io.Reader, stdout io.Writer, log *slog.Logge
 			return nil, err
 		}
 		h.closers = append(h.closers, term.Restore)
-		h.inputs = append(h.inputs, term.Run)
+		h.inputs = append(h.inputs, input{"terminal", true, term.Run})
 	case "matrix":
 		rows, err := device.OpenPins(cfg.Input.Rows)
 		if err != nil {
@@ -85,7 +98,7 @@ func openHardware(cfg config, stdin io.Reader, stdout io.Writer, log *slog.Logge
 		if err != nil {
 			return nil, err
 		}
-		h.inputs = append(h.inputs, m.Run)
+		h.inputs = append(h.inputs, input{"keypad", true, m.Run})
 	}
 
 	var buttons []device.Button
@@ -107,14 +120,14 @@ func openHardware(cfg config, stdin io.Reader, stdout io.Writer, log *slog.Logge
 		if err != nil {
 			return nil, err
 		}
-		h.inputs = append(h.inputs, bs.Run)
+		h.inputs = append(h.inputs, input{"buttons", false, bs.Run})
 	}
 	for _, path := range cfg.Input.Evdev {
 		kp, err := device.NewUSBKeypad(path, device.InputOptions{OnStatus: onStatus("USB keypad " + path)})
 		if err != nil {
 			return nil, err
 		}
-		h.inputs = append(h.inputs, kp.Run)
+		h.inputs = append(h.inputs, input{"USB keypad " + path, false, kp.Run})
 	}
 	if cfg.Input.Badge != "" {
 		if h.badge, err = device.NewBadgeReader(cfg.Input.Badge, device.InputOptions{OnStatus: onStatus("badge reader " + cfg.Input.Badge)}); err != nil {
@@ -126,7 +139,7 @@ func openHardware(cfg config, stdin io.Reader, stdout io.Writer, log *slog.Logge
 		if err != nil {
 			return nil, err
 		}
-		if h.buzzer, err = device.NewBuzzer(pin, device.SignalOptions{}); err != nil {
+		if h.buzzer, err = device.NewBuzzer(pin, device.SignalOptions{ActiveLow: cfg.GPIO.BuzzerActiveLow}); err != nil {
 			return nil, err
 		}
 	}
@@ -135,12 +148,12 @@ func openHardware(cfg config, stdin io.Reader, stdout io.Writer, log *slog.Logge
 		if err != nil {
 			return nil, err
 		}
-		if h.led, err = device.NewStatusLED(pin, device.SignalOptions{}); err != nil {
+		if h.led, err = device.NewStatusLED(pin, device.SignalOptions{ActiveLow: cfg.GPIO.LEDActiveLow}); err != nil {
 			return nil, err
 		}
 	}
 
-	if h.display, err = openDisplay(cfg, stdout, &h.closers); err != nil {
+	if h.display, err = openDisplay(cfg, stdout, log, &h.closers); err != nil {
 		return nil, err
 	}
 	h.camera = newCamera(cfg, log, &h.closers)
@@ -155,7 +168,7 @@ func outputPin(what, line string) (gpio.PinOut, error) {
 	return pin, nil
 }
 
-func openDisplay(cfg config, stdout io.Writer, closers *[]func() error) (daemon.Display, error) {
+func openDisplay(cfg config, stdout io.Writer, log *slog.Logger, closers *[]func() error) (daemon.Display, error) {
 	d := cfg.Display
 	switch d.Driver {
 	case "text":
@@ -166,6 +179,9 @@ func openDisplay(cfg config, stdout io.Writer, closers *[]func() error) (daemon.
 		fb, err := display.OpenFramebuffer(d.Device, display.FramebufferOptions{Console: d.Console})
 		if err != nil {
 			return nil, err
+		}
+		if err := fb.ConsoleError(); err != nil {
+			log.Warn("the console stays in text mode", "err", err)
 		}
 		*closers = append(*closers, fb.Close)
 		return fb, nil
@@ -219,31 +235,43 @@ func newCamera(cfg config, log *slog.Logger, closers *[]func() error) daemon.Cam
 
 // run runs the inputs, the badge reader, the buzzer and the LED until ctx
 // is done. keys is closed once every input has ended (the end of a
-// script). It returns the first input error that is not the end of input,
-// a quit key or ctx ending; quit is called when one ends the kiosk.
+// script). The channel returned gets the error of a vital input that
+// failed (quit is called then, to stop the kiosk), or nil once every
+// input ended without one. A quit key calls quit too.
 func (h *hardware) run(ctx context.Context, keys chan<- kiosk.Key, events chan<- kiosk.Event, log *slog.Logger, quit func()) <-chan error {
 	errc := make(chan error, 1)
 	if len(h.inputs) == 0 {
 		close(keys)
+		errc <- nil
 	}
-	left := make(chan error, len(h.inputs))
+	type ended struct {
+		in  input
+		err error
+	}
+	left := make(chan ended, len(h.inputs))
 	for _, in := range h.inputs {
-		go func() { left <- in(ctx, keys) }()
+		go func() { left <- ended{in, in.run(ctx, keys)} }()
 	}
 	go func() {
-		var first error
+		var failed bool
 		for range h.inputs {
-			err := <-left
+			e := <-left
 			switch {
-			case errors.Is(err, device.ErrQuit):
+			case errors.Is(e.err, device.ErrQuit):
 				quit()
-			case err != nil && !errors.Is(err, context.Canceled) && first == nil:
-				first = err
-				quit() // a keypad that failed leaves nobody able to punch: let systemd restart us
+			case e.err == nil || errors.Is(e.err, context.Canceled):
+			case e.in.vital && !failed:
+				failed = true
+				errc <- fmt.Errorf("%s: %w", e.in.name, e.err)
+				quit() // nobody can punch: stop, and let systemd restart the daemon
+			default:
+				log.Error("input stopped; the kiosk goes on without it", "input", e.in.name, "err", e.err)
 			}
 		}
-		errc <- first // before close: the kiosk may return as soon as keys closes
 		if len(h.inputs) > 0 {
+			if !failed {
+				errc <- nil
+			}
 			close(keys)
 		}
 	}()
@@ -277,17 +305,24 @@ func (h *hardware) run(ctx context.Context, keys chan<- kiosk.Key, events chan<-
 		outputs = append(outputs, h.led.Run)
 	}
 	for _, run := range outputs {
-		go func() {
+		h.outputs.Go(func() {
 			if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				log.Error("GPIO output stopped", "err", err)
 			}
-		}()
+		})
 	}
 	return errc
 }
 
-// close closes what openHardware opened, last first.
+// close closes what openHardware opened, last first, once the buzzer and
+// LED have switched off (run's ctx must be done).
 func (h *hardware) close() {
+	off := make(chan struct{})
+	go func() { h.outputs.Wait(); close(off) }()
+	select {
+	case <-off:
+	case <-time.After(2 * time.Second):
+	}
 	for i := len(h.closers) - 1; i >= 0; i-- {
 		h.closers[i]()
 	}

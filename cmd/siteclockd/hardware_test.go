@@ -2,9 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/siteclock/siteclock/kiosk"
 
 	"github.com/siteclock/siteclock/punch"
 	"github.com/siteclock/siteclock/queue"
@@ -64,5 +71,49 @@ func TestDisplayMissing(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("config %q: err = %v, want it to mention %q", tt.body, err, tt.want)
 		}
+	}
+}
+
+// A vital input that fails stops the kiosk with its error; an extra one
+// (buttons, a USB keypad) is logged and the kiosk goes on.
+func TestInputFailures(t *testing.T) {
+	boom := errors.New("line busy")
+	run := func(inputs ...input) (error, bool, string) {
+		var logs bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&logs, nil))
+		h := &hardware{inputs: inputs}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		quit := make(chan struct{})
+		var once sync.Once
+		keys := make(chan kiosk.Key)
+		errc := h.run(ctx, keys, make(chan kiosk.Event), log, func() { once.Do(func() { close(quit) }) })
+		select {
+		case err := <-errc:
+			if err == nil {
+				// Every input ended by itself; wait for nothing more.
+				cancel()
+			}
+			select {
+			case <-quit:
+				return err, true, logs.String()
+			default:
+				return err, false, logs.String()
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the inputs never ended")
+		}
+		return nil, false, ""
+	}
+	failing := func(ctx context.Context, _ chan<- kiosk.Key) error { return boom }
+	waiting := func(ctx context.Context, _ chan<- kiosk.Key) error { <-ctx.Done(); return ctx.Err() }
+
+	err, quit, _ := run(input{"keypad", true, failing}, input{"buttons", false, waiting})
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "keypad: line busy") || !quit {
+		t.Errorf("vital input failed: err %v, quit %v; want the keypad's error and the kiosk stopped", err, quit)
+	}
+	err, quit, logs := run(input{"buttons", false, failing}, input{"script", true, func(ctx context.Context, _ chan<- kiosk.Key) error { return nil }})
+	if err != nil || quit || !strings.Contains(logs, "the kiosk goes on without it") || !strings.Contains(logs, "line busy") {
+		t.Errorf("extra input failed: err %v, quit %v, log %q; want it logged and the kiosk going on", err, quit, logs)
 	}
 }

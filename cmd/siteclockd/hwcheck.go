@@ -75,9 +75,9 @@ func hwcheck(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	keys := make(chan kiosk.Key)
-	hw.run(ctx, keys, make(chan kiosk.Event), log, cancel)
+	inputErr := hw.run(ctx, keys, make(chan kiosk.Event), log, cancel)
 
-	hc := &hwChecker{hw: hw, cfg: cfg, keys: keys, keyTimeout: *keyTimeout, photo: *photo, prompt: stderr}
+	hc := &hwChecker{hw: hw, cfg: cfg, keys: keys, inputErr: inputErr, keyTimeout: *keyTimeout, photo: *photo, prompt: stderr}
 	results := []partResult{
 		hc.checkDisplay(),
 		hc.checkLED(),
@@ -109,6 +109,7 @@ type hwChecker struct {
 	hw         *hardware
 	cfg        config
 	keys       <-chan kiosk.Key
+	inputErr   <-chan error // a vital input that failed
 	keyTimeout time.Duration
 	photo      string
 	prompt     io.Writer
@@ -209,7 +210,7 @@ func (hc *hwChecker) expectedKeys() []kiosk.Key {
 		layout, _ := hc.cfg.keypadLayout()
 		for _, row := range layout {
 			for _, c := range row {
-				if k, ok := layoutKey(c); ok {
+				if k, ok := device.LayoutKey(c); ok {
 					add(k)
 				}
 			}
@@ -229,22 +230,6 @@ func (hc *hwChecker) expectedKeys() []kiosk.Key {
 		}
 	}
 	return want
-}
-
-// layoutKey is the kiosk key a keypad layout character stands for (the
-// letters A–D of a 4x4 keypad are IN, OUT, Clock For and language).
-func layoutKey(c rune) (kiosk.Key, bool) {
-	switch c {
-	case 'A':
-		return kiosk.KeyIn, true
-	case 'B':
-		return kiosk.KeyOut, true
-	case 'C':
-		return kiosk.KeyClockFor, true
-	case 'D':
-		return kiosk.KeyLang, true
-	}
-	return kiosk.ParseKey(c)
 }
 
 // keyName is how a prompt names a key.
@@ -305,6 +290,13 @@ func (hc *hwChecker) checkKeys(ctx context.Context) partResult {
 		}
 	}
 	detail := fmt.Sprintf("%d of %d keys arrived", len(want)-len(missing), len(want))
+	select {
+	case err := <-hc.inputErr:
+		if err != nil {
+			return partResult{"keys", checkFail, detail + "; the input failed: " + err.Error()}
+		}
+	default:
+	}
 	if len(extra) > 0 {
 		detail += "; unexpected: " + strings.Join(extra, " ")
 	}
