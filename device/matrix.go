@@ -242,6 +242,15 @@ type keyState struct {
 	since time.Time // when raw last changed
 }
 
+// Once every key read pressed has been reported and nothing changed for
+// heldCalm, the scanner looks only every heldPoll: a key held down (or a
+// jammed one, or a wet membrane) then costs almost nothing, and its
+// release is still seen within heldPoll plus the debounce time.
+const (
+	heldCalm = time.Second
+	heldPoll = 50 * time.Millisecond
+)
+
 // scan runs passes until every key is released, sending presses.
 func (m *Matrix) scan(ctx context.Context, out chan<- kiosk.Key) error {
 	state := make([]keyState, len(m.keys))
@@ -250,6 +259,7 @@ func (m *Matrix) scan(ctx context.Context, out chan<- kiosk.Key) error {
 	for i := range state {
 		state[i].since = start
 	}
+	changed := start // when a key's reading last changed
 	for {
 		if err := m.pass(raw); err != nil {
 			return err
@@ -266,6 +276,7 @@ func (m *Matrix) scan(ctx context.Context, out chan<- kiosk.Key) error {
 			}
 			if r != s.raw {
 				s.raw, s.since = r, now
+				changed = now
 			}
 			if r != ambiguous && (r == pressed) != s.down && now.Sub(s.since) >= m.debounce {
 				s.down = r == pressed
@@ -286,7 +297,25 @@ func (m *Matrix) scan(ctx context.Context, out chan<- kiosk.Key) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if now.Sub(changed) >= heldCalm && settled(state) {
+			select {
+			case <-time.After(heldPoll):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 	}
+}
+
+// settled reports whether every key reads as it was last reported: held
+// keys reported, nothing pending.
+func settled(state []keyState) bool {
+	for _, s := range state {
+		if (s.raw == pressed) != s.down || s.raw == ambiguous {
+			return false
+		}
+	}
+	return true
 }
 
 // pass reads every key once into raw (true: reads pressed).

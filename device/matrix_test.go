@@ -633,3 +633,32 @@ func TestOpenPinUnknown(t *testing.T) {
 		t.Errorf("OpenPin: %v, want an error naming the line", err)
 	}
 }
+
+// A key held down for long (or a jammed one) is scanned only every
+// heldPoll once it has been reported, and its release is still seen.
+func TestMatrixHeldKeyScansSlowly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := startKeypad(t, Layout3x4, MatrixOptions{})
+		k.fake.press("7")
+		time.Sleep(100 * time.Millisecond)
+		k.expect("7")
+		time.Sleep(2 * heldCalm)
+		synctest.Wait()
+		before := k.fake.readCount()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		passes := (k.fake.readCount() - before) / 3 // three columns a row, four rows a pass
+		passes /= 4
+		if max := int(10*time.Second/heldPoll) + 1; passes > max {
+			t.Errorf("%d passes in 10 s with a key held, want at most %d (one every %v)", passes, max, heldPoll)
+		}
+		if passes == 0 {
+			t.Error("no pass at all with a key held: its release would never be seen")
+		}
+		k.fake.release("7")
+		time.Sleep(heldPoll + 100*time.Millisecond)
+		k.fake.press("8")
+		time.Sleep(100 * time.Millisecond)
+		k.expect("8")
+	})
+}
