@@ -73,7 +73,9 @@ func (db *DB) Commit(ctx context.Context, punches []punch.Punch, photo []byte) (
 	if len(photo) > 0 {
 		out[0].Photo = out[0].ID + ".jpg"
 		photoPath = filepath.Join(db.photoDir, out[0].Photo)
-		if err := durable.WriteFile(photoPath, photo); err != nil {
+		// Sealed to the company's key when the queue knows it (seal.go):
+		// the plain JPEG never reaches the disk.
+		if err := db.writePhoto(photoPath, photo); err != nil {
 			return nil, db.wrap("commit punch "+first+": write photo", err)
 		}
 	}
@@ -242,11 +244,14 @@ func isUniqueID(err error) bool {
 	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique && strings.Contains(se.Error(), "punches.id")
 }
 
-// removePhoto undoes durable.WriteFile after the punch's transaction failed. The
+// removePhoto undoes writePhoto after the punch's transaction failed. The
 // file must not outlive the failure: nothing names it, and a retry with the
 // same ID writes it again.
 func (db *DB) removePhoto(path, punchID string) {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	db.photoMu.Lock()
+	err := os.Remove(path)
+	db.photoMu.Unlock()
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		// The commit error is what the caller needs; a stray file costs
 		// only space and is overwritten by a retry.
 		db.log.Warn("remove photo of failed commit", "punch_id", punchID, "err", err)

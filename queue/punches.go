@@ -4,9 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -180,9 +178,11 @@ func advanceSync(ctx context.Context, tx *sql.Tx, at time.Time) error {
 }
 
 // MarkPhotoSent records that the back office acknowledged the photo of the
-// punch punchID at the time at; from then on Reclaim may remove the file.
-// It is idempotent. It fails with ErrNotFound for an unknown punch and for a
-// punch without a photo.
+// punch punchID at the time at, then removes the photo's file, durably, and
+// records that too: the office has the photo, and a kiosk holds no photo
+// longer than it must. A crash in between leaves the file for the next
+// start to remove. It is idempotent. It fails with ErrNotFound for an
+// unknown punch and for a punch without a photo.
 func (db *DB) MarkPhotoSent(punchID string, at time.Time) error {
 	if at.IsZero() {
 		return errors.New("queue: mark photo sent: no time given")
@@ -202,22 +202,21 @@ func (db *DB) MarkPhotoSent(punchID string, at time.Time) error {
 	if err != nil {
 		return db.wrap("mark photo of punch "+punchID+" sent", err)
 	}
-	return nil
+	return db.deleteSentPhoto(punchID)
 }
 
 // ReadPhoto returns the bytes of the photo stored under name (a Punch's
-// Photo). It refuses names that are not a plain file name, and fails with
-// ErrNotFound when the file is gone (removed by Reclaim after upload).
+// Photo): sealed (package photoseal) when the queue had the company's key,
+// a plain JPEG otherwise. It refuses names that are not a plain file name,
+// and fails with ErrNotFound when the file is gone (removed after upload).
 func (db *DB) ReadPhoto(name string) ([]byte, error) {
-	if name == "" || name != filepath.Base(name) || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
-		return nil, fmt.Errorf("queue: read photo %q: not a photo file name", name)
-	}
-	b, err := os.ReadFile(filepath.Join(db.photoDir, name))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, errorf(ErrNotFound, "queue: photo %s not found (removed after upload, or never stored): %w", name, err)
-	}
+	path, err := db.photoPath(name)
 	if err != nil {
-		return nil, fmt.Errorf("queue: read photo %s: %w", name, err)
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, photoReadError(name, err)
 	}
 	return b, nil
 }

@@ -13,8 +13,10 @@
 //
 // The queue never starts over on its own: a damaged database makes Open fail
 // with ErrCorrupt and instructions, because unsent punches may still be in
-// it. Photos are removed only after the back office acknowledged them, and
-// only when the disk runs short (see DB.Reclaim).
+// it. Photos are sealed to the company's photo key once the queue knows it
+// (see DB.SetPhotoKey), and removed as soon as the back office acknowledged
+// them (DB.MarkPhotoSent; DB.Reclaim removes any that a crash left behind
+// when the disk runs short); an unacknowledged photo is never removed.
 package queue
 
 import (
@@ -30,6 +32,7 @@ import (
 	"time"
 
 	"github.com/siteclock/siteclock/durable"
+	"github.com/siteclock/siteclock/photoseal"
 	"github.com/siteclock/siteclock/sqlitedb"
 	"golang.org/x/sys/unix"
 )
@@ -105,6 +108,13 @@ type DB struct {
 	// folder lock makes this process the only writer.
 	commitMu sync.Mutex
 
+	// photoMu serialises writing, sealing and removing photo files, so
+	// that sealing a stored photo cannot write back a file that was just
+	// removed, and guards photoKey (seal.go). Commit takes it inside
+	// commitMu.
+	photoMu  sync.Mutex
+	photoKey *photoseal.PublicKey // nil: photos are stored unsealed
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -166,6 +176,10 @@ func Open(dir string, opts Options) (*DB, error) {
 			db.lock.Close()
 		}
 		return nil, err
+	}
+	db.loadPhotoKey()
+	if !db.readOnly {
+		db.tidyPhotos()
 	}
 	return db, nil
 }
