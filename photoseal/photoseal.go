@@ -161,22 +161,22 @@ func ParsePrivateKey(text []byte) (*PrivateKey, error) {
 
 func parseKey(text []byte, label string) ([]byte, error) {
 	s := strings.TrimSpace(string(text))
-	other := privateLabel
+	want, other, otherLabel := "public", "private", privateLabel
 	if label == privateLabel {
-		other = publicLabel
+		want, other, otherLabel = "private", "public", publicLabel
 	}
-	got, enc, ok := strings.Cut(s, " ")
+	got, enc, _ := strings.Cut(s, " ")
 	switch {
-	case !ok && s == "":
+	case s == "":
 		return nil, errors.New("photoseal: the key file is empty")
-	case got == other:
-		return nil, fmt.Errorf("photoseal: this is a %s, not a %s", strings.ReplaceAll(other, "-", " "), strings.ReplaceAll(label, "-", " "))
+	case got == otherLabel:
+		return nil, fmt.Errorf("photoseal: this is a %s photo key, not a %s one", other, want)
 	case got != label:
-		return nil, fmt.Errorf("photoseal: not a %s (it should start with %q)", strings.ReplaceAll(label, "-", " "), label)
+		return nil, fmt.Errorf("photoseal: not a %s photo key (it should start with %q)", want, label)
 	}
 	b, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSpace(enc))
 	if err != nil || len(b) != 32 {
-		return nil, fmt.Errorf("photoseal: the %s is not 32 bytes of base64", strings.ReplaceAll(label, "-", " "))
+		return nil, fmt.Errorf("photoseal: the %s photo key is not 32 bytes of base64", want)
 	}
 	return b, nil
 }

@@ -129,8 +129,8 @@ func TestKeyText(t *testing.T) {
 		private    bool
 		want       string
 	}{
-		{"private key where a public one belongs", string(privText), false, "private key, not a"},
-		{"public key where the private one belongs", string(pubText), true, "public key, not a"},
+		{"private key where a public one belongs", string(privText), false, "private photo key, not a public one"},
+		{"public key where the private one belongs", string(pubText), true, "public photo key, not a private one"},
 		{"empty", "", false, "empty"},
 		{"no label", "AAAA", true, "should start with"},
 		{"short", "siteclock-photo-public-key AAAA", false, "32 bytes"},
