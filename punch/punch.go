@@ -1,6 +1,7 @@
 // Package punch defines a time-clock punch: who punched, in or out, when by
-// every clock the kiosk has, who recorded it, and whether a photo was taken
-// (and if not, why not).
+// every clock the kiosk has, how far that clock could be trusted, who
+// recorded it, and whether a photo was taken (and if not, why not); and the
+// signed hash chain that makes a kiosk's punches tamper-evident (chain.go).
 package punch
 
 import "time"
@@ -80,7 +81,41 @@ type Punch struct {
 	RosterVersion string
 
 	// Photo is the photo's file name in the queue's photo folder, empty
-	// when none was taken; NoPhoto then says why.
-	Photo   string
-	NoPhoto NoPhoto
+	// when none was taken; NoPhoto then says why. PhotoSHA256 is the hex
+	// SHA-256 of the JPEG, recorded when the punch is committed: the
+	// protocol names the photo by it, and the signature covers it.
+	Photo       string
+	PhotoSHA256 string
+	NoPhoto     NoPhoto
+
+	// Clock says how far At could be trusted when the punch was made.
+	Clock Clock
+
+	// The signed chain (see chain.go), filled in by the queue at commit:
+	// the chain (one per kiosk database), the hash of the punch before
+	// this one in it (empty for the first), this punch's hash and the
+	// device key's signature. A punch committed before punches were
+	// chained has none of them.
+	ChainID   string
+	PrevHash  []byte
+	Hash      []byte
+	Signature []byte
+}
+
+// Clock is what the kiosk knew of its wall clock at a punch. A Raspberry Pi
+// has no battery-backed clock: after a reboot without network its time may
+// be hours or decades off, so the back office trusts At only as far as
+// these say, and places the punch by the boot clock and its own time where
+// it can (see docs/protocol.md, "Time").
+type Clock struct {
+	// Synced: the kernel said the system clock was synchronised (NTP) at
+	// the punch.
+	Synced bool
+	// Anchored: during this boot the kiosk had heard the server's time at
+	// a check-in, so the server can place the punch by the boot clock.
+	Anchored bool
+	// Behind: the wall clock read earlier than the latest wall time the
+	// kiosk had recorded before, so it went backwards (a reboot without
+	// network and RTC). At is still the clock's reading.
+	Behind bool
 }

@@ -30,8 +30,11 @@ var (
 // must then be punch.PhotoTaken; it is stored as photos/<ID>.jpg, fsync'd
 // and renamed into place before the transaction that names it commits. The
 // punches are inserted in one transaction, each taking the next sequence
-// number (a single punch is one autocommit statement). Seq and
-// Photo in the input are ignored; the returned copies have them filled in.
+// number (a single punch is one autocommit statement), chained to the punch
+// before it and signed with Options.Key (see chain.go). Seq, Photo,
+// PhotoSHA256, the chain fields and Clock.Anchored and Clock.Behind in the
+// input are ignored; the returned copies have them filled in. Clock.Synced
+// is the caller's.
 //
 // Invalid input (no punches, an empty or unusable ID, an ID twice, no
 // employee, an unknown Direction or NoPhoto, a zero time) is refused before
@@ -65,10 +68,19 @@ func (db *DB) Commit(ctx context.Context, punches []punch.Punch, photo []byte) (
 			return nil, err
 		}
 	}
+	photoSum, err := photoSHA256(photo)
+	if err != nil {
+		return nil, fmt.Errorf("queue: commit punch %s: %w", first, err)
+	}
+	if !db.chain.known {
+		if err := db.loadChain(ctx); err != nil {
+			return nil, db.wrap("commit punch "+first+": read the chain state", err)
+		}
+	}
 	for i := range out {
-		out[i].Seq = 0
 		out[i].Photo = ""
 	}
+	db.stamp(out, photoSum)
 	var photoPath string
 	if len(photo) > 0 {
 		out[0].Photo = out[0].ID + ".jpg"
@@ -80,6 +92,9 @@ func (db *DB) Commit(ctx context.Context, punches []punch.Punch, photo []byte) (
 		}
 	}
 	if err := db.insert(ctx, out); err != nil {
+		// Read the chain's tail again before the next commit, whatever
+		// happened: an uncertain commit may have reached the disk.
+		db.chain.known = false
 		var uncertain *uncertainCommit
 		if errors.As(err, &uncertain) {
 			// The photo stays: if the commit did reach the disk, its row
@@ -95,6 +110,7 @@ func (db *DB) Commit(ctx context.Context, punches []punch.Punch, photo []byte) (
 		}
 		return nil, db.wrap("commit punch "+first, err)
 	}
+	db.advance(out)
 	for _, p := range out {
 		db.log.Info("punch committed", "punch_id", p.ID, "seq", p.Seq, "direction", string(p.Direction), "photo", p.Photo != "")
 		if p.Photo == "" && p.NoPhoto == punch.PhotoTaken {
@@ -191,24 +207,22 @@ func (db *DB) checkNew(ctx context.Context, ps []punch.Punch) error {
 }
 
 // insertSQL stores one punch.
-const insertSQL = `INSERT INTO punches (id, employee_id, employee_number, employee_name, direction,
-	at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo, no_photo, committed_at_ns, roster_version)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertSQL = `INSERT INTO punches (seq, id, employee_id, employee_number, employee_name, direction,
+	at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo, no_photo, committed_at_ns, roster_version,
+	photo_sha256, clock_synced, clock_anchored, clock_behind, chain_id, prev_hash, hash, signature)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-// insert stores the punches, all or none, and fills in Seq. One punch is
-// one statement, which SQLite commits on its own (atomic and fsync'd like
-// any transaction, without the BEGIN and COMMIT round trips); a crew is one
-// transaction.
+// insert stores the punches, all or none, with the sequence numbers stamp
+// gave them. One punch is one statement, which SQLite commits on its own
+// (atomic and fsync'd like any transaction, without the BEGIN and COMMIT
+// round trips); a crew is one transaction.
 func (db *DB) insert(ctx context.Context, ps []punch.Punch) error {
 	now := db.now().UnixNano()
 	exec := func(stmt *sql.Stmt, p *punch.Punch) error {
 		atNS, off := encodeTime(p.At)
-		res, err := stmt.ExecContext(ctx, p.ID, p.EmployeeID, p.EmployeeNumber, p.EmployeeName, string(p.Direction),
-			atNS, off, int64(p.BootTime), p.BootID, p.ClockedBy, p.Photo, string(p.NoPhoto), now, p.RosterVersion)
-		if err != nil {
-			return err
-		}
-		p.Seq, err = res.LastInsertId()
+		_, err := stmt.ExecContext(ctx, p.Seq, p.ID, p.EmployeeID, p.EmployeeNumber, p.EmployeeName, string(p.Direction),
+			atNS, off, int64(p.BootTime), p.BootID, p.ClockedBy, p.Photo, string(p.NoPhoto), now, p.RosterVersion,
+			p.PhotoSHA256, p.Clock.Synced, p.Clock.Anchored, p.Clock.Behind, p.ChainID, nonNil(p.PrevHash), p.Hash, p.Signature)
 		return err
 	}
 	if len(ps) == 1 {
@@ -226,6 +240,15 @@ func (db *DB) insert(ctx context.Context, ps []punch.Punch) error {
 		}
 	}
 	return commitError(tx.Commit())
+}
+
+// nonNil stores an empty byte string as an empty BLOB, not NULL: the
+// first punch of a chain has an empty previous hash, which is not "none".
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }
 
 // commitError marks an I/O error at commit as uncertain: in WAL mode the

@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 // each Commit returns it writes the IDs to stdout, one line each, in one
 // write, so that whatever the parent reads was committed.
 func crashChild(dir, round string) int {
-	db, err := Open(dir, Options{})
+	db, err := Open(dir, Options{Key: chainKey})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -220,6 +220,10 @@ func TestCrashSIGKILL(t *testing.T) {
 		}
 		lastSeq = p.Seq
 	}
+
+	// The signed chain runs unbroken through every kill and restart:
+	// each punch names the hash of the one before, with no gap.
+	checkChain(t, all, chainPub())
 
 	// Every reported punch is there, whole, with its photo, and reported
 	// punches got increasing seqs across all the kills and restarts.

@@ -101,4 +101,34 @@ CREATE INDEX punches_rejected ON punches (seq)
 	`
 ALTER TABLE punches ADD COLUMN roster_version TEXT NOT NULL DEFAULT '';
 `,
+	// 4: time you can trust and the signed punch chain (see chain.go).
+	// A punch records its photo's hash (which the signature covers) and
+	// what the kiosk knew of its clock; from now on each punch is chained
+	// to the one before and signed. Punches made before this step keep
+	// hash NULL: they are outside the chain and go up unsigned.
+	//
+	// The device row gets the database's chain ID (random: a new database
+	// is a new chain), the latest wall time the kiosk recorded outside a
+	// punch (wall_mark_ns, with the last seq at the time; later punches'
+	// times count too), and the kiosk's own latest clock anchor: the
+	// server's time against this boot's clock.
+	`
+ALTER TABLE punches ADD COLUMN photo_sha256 TEXT NOT NULL DEFAULT ''; -- hex SHA-256 of the JPEG; '' for none, or before this step
+ALTER TABLE punches ADD COLUMN clock_synced INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE punches ADD COLUMN clock_anchored INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE punches ADD COLUMN clock_behind INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE punches ADD COLUMN chain_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE punches ADD COLUMN prev_hash BLOB;
+ALTER TABLE punches ADD COLUMN hash BLOB;      -- NULL: committed before this step, not chained
+ALTER TABLE punches ADD COLUMN signature BLOB; -- NULL: unsigned
+
+ALTER TABLE device ADD COLUMN chain_id TEXT NOT NULL DEFAULT '';
+UPDATE device SET chain_id = lower(hex(randomblob(16)));
+ALTER TABLE device ADD COLUMN wall_mark_ns INTEGER;
+ALTER TABLE device ADD COLUMN wall_mark_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE device ADD COLUMN anchor_boot_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE device ADD COLUMN anchor_server_ns INTEGER;
+ALTER TABLE device ADD COLUMN anchor_boot_ns INTEGER;
+ALTER TABLE device ADD COLUMN anchor_device_ns INTEGER;
+`,
 }

@@ -13,7 +13,8 @@ import (
 
 // punchColumns are the columns scanPunch reads, in its order.
 const punchColumns = `seq, id, employee_id, employee_number, employee_name, direction,
-	at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo, no_photo, roster_version`
+	at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo, no_photo, roster_version,
+	photo_sha256, clock_synced, clock_anchored, clock_behind, chain_id, prev_hash, hash, signature`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -25,9 +26,17 @@ func scanPunch(s scanner) (punch.Punch, error) {
 		off       int
 	)
 	err := s.Scan(&p.Seq, &p.ID, &p.EmployeeID, &p.EmployeeNumber, &p.EmployeeName, &dir,
-		&atNS, &off, &btN, &p.BootID, &p.ClockedBy, &p.Photo, &no, &p.RosterVersion)
+		&atNS, &off, &btN, &p.BootID, &p.ClockedBy, &p.Photo, &no, &p.RosterVersion,
+		&p.PhotoSHA256, &p.Clock.Synced, &p.Clock.Anchored, &p.Clock.Behind, &p.ChainID, &p.PrevHash, &p.Hash, &p.Signature)
 	if err != nil {
 		return punch.Punch{}, err
+	}
+	if p.Hash == nil {
+		// Committed before punches were chained.
+		p.ChainID = ""
+	}
+	if len(p.PrevHash) == 0 {
+		p.PrevHash = nil // the first of its chain, stored as an empty BLOB
 	}
 	p.Direction = punch.Direction(dir)
 	p.NoPhoto = punch.NoPhoto(no)

@@ -21,6 +21,7 @@ package queue
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -86,6 +87,9 @@ type Options struct {
 	// it (siteclockd status, punches): no folder lock, no migration, no
 	// clean-up, and every write is refused.
 	ReadOnly bool
+	// Key is the device's ed25519 key, which signs every punch at commit
+	// (see chain.go). nil: punches are chained but unsigned.
+	Key ed25519.PrivateKey
 }
 
 // DB is an open queue. Its methods are safe for concurrent use.
@@ -101,12 +105,15 @@ type DB struct {
 	minFree    uint64
 	free       func(string) (uint64, error)
 	now        func() time.Time
+	key        ed25519.PrivateKey
 
 	// commitMu serialises Commit, so that the check that a punch ID is new
 	// and the write of its photo file cannot race another Commit of the
 	// same ID (which would overwrite a committed punch's photo). The
-	// folder lock makes this process the only writer.
+	// folder lock makes this process the only writer. It also guards
+	// chain (chain.go).
 	commitMu sync.Mutex
+	chain    chainState
 
 	// photoMu serialises writing, sealing and removing photo files, so
 	// that sealing a stored photo cannot write back a file that was just
@@ -141,6 +148,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		free:     opts.FreeSpace,
 		now:      opts.Now,
 		readOnly: opts.ReadOnly,
+		key:      opts.Key,
 	}
 	if db.log == nil {
 		db.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -254,6 +262,9 @@ func (db *DB) open() error {
 		return db.openError(err)
 	}
 	if db.insertStmt, err = s.PrepareContext(ctx, insertSQL); err != nil {
+		return db.openError(err)
+	}
+	if err := db.loadChain(ctx); err != nil {
 		return db.openError(err)
 	}
 	if err := db.removeTempPhotos(); err != nil {
