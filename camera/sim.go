@@ -22,8 +22,11 @@ const (
 	DefaultHeight = 480
 )
 
-// simTimeFormat is how the simulated photo shows when it was taken.
-const simTimeFormat = "2006-01-02 15:04:05"
+// simTimeFormat is how the simulated photo shows when it was taken: to the
+// millisecond, so that two punches in the same second do not get the same
+// photo, which the office refuses for the second punch as a photo reused
+// from another.
+const simTimeFormat = "2006-01-02 15:04:05.000"
 
 // simLabel is written on every simulated photo, so nobody mistakes it for a
 // real one in the back office.
@@ -31,8 +34,8 @@ const simLabel = "siteclock sim"
 
 // Sim is a simulated camera for the demo, headless mode and tests. Its photos
 // are JPEGs of a test card: colour bars, a face-like oval, and the label
-// "siteclock sim" with the time the photo was taken, so every photo differs
-// and can be traced to its punch. SetFault makes it fail the way a real
+// "siteclock sim" with the time the photo was taken to the millisecond, so
+// every photo differs and can be traced to its punch. SetFault makes it fail the way a real
 // camera does.
 //
 // A Sim is safe for concurrent use: the demo may set a fault while the

@@ -100,6 +100,12 @@ func TestSimCapturesDifferOverTime(t *testing.T) {
 	if bytes.Equal(first, later) {
 		t.Fatal("photos a second apart are the same; want the time on them")
 	}
+	// Punches in the same second get different photos too: the office
+	// refuses a punch whose photo another punch sent.
+	c.set(t0.Add(time.Millisecond))
+	if soon, err := s.Capture(t.Context()); err != nil || bytes.Equal(first, soon) {
+		t.Fatalf("photos a millisecond apart are the same (%v); want the time to the millisecond on them", err)
+	}
 
 	// Only the time on the photo changed: outside the 16×16 JPEG blocks
 	// the clock text touches, the decoded photos are identical.
@@ -127,9 +133,9 @@ func TestSimDrawsTime(t *testing.T) {
 		t.Errorf("%d white pixels right of the clock; want none", n)
 	}
 
-	// Each part of the time lands where "2006-01-02 15:04:05" puts it: a
-	// photo a second later differs only in the last digit, one a year later
-	// only in the year's.
+	// Each part of the time lands where "2006-01-02 15:04:05.000" puts it:
+	// a photo a millisecond later differs only in the last digit, one a
+	// year later only in the year's.
 	char := func(i, n int) image.Rectangle {
 		w := l.clock.Dx() / len(simTimeFormat)
 		return image.Rect(l.clock.Min.X+i*w, l.clock.Min.Y, l.clock.Min.X+(i+n)*w, l.clock.Max.Y)
@@ -139,6 +145,7 @@ func TestSimDrawsTime(t *testing.T) {
 		t     time.Time
 		where image.Rectangle
 	}{
+		{"millisecond", t0.Add(time.Millisecond), char(22, 1)},
 		{"second", t0.Add(time.Second), char(18, 1)},
 		{"minute", t0.Add(time.Minute), char(15, 1)},
 		{"hour", t0.Add(time.Hour), char(12, 1)},
