@@ -29,10 +29,12 @@ const MaxUnlinkedPhotos = 100
 
 // PutPhoto stores a punch's photo from a device, idempotent by content:
 // it returns duplicate true when a photo with that hash is stored already
-// (or was, before the retention rule removed it). The file is durable
-// before the row that names it commits. The photo and its punch are linked
-// by the hash whichever arrives first; if the punch is already stored it
-// must name this photo and come from this device (ErrPhotoConflict).
+// (or was, before the retention rule removed it), by this device — for
+// this punch or another of its punches with the very same bytes. The file
+// is durable before the row that names it commits. The photo and its
+// punch are linked by the hash whichever arrives first; if the punch is
+// already stored it must name this photo and come from this device
+// (ErrPhotoConflict), and a photo stored by another device is refused.
 func (s *Store) PutPhoto(deviceID, sha, punchID string, jpeg []byte, now time.Time) (duplicate bool, err error) {
 	switch {
 	case !ValidSHA256(sha):
@@ -45,10 +47,10 @@ func (s *Store) PutPhoto(deviceID, sha, punchID string, jpeg []byte, now time.Ti
 	if sum := sha256.Sum256(jpeg); hex.EncodeToString(sum[:]) != sha {
 		return false, invalid("unexpected checksum: got %x, want %s; the photo was damaged on the kiosk or on the way, keep it for a person", sum, sha)
 	}
-	var owner, linked string
-	switch err := s.r.QueryRow(`SELECT device_id, punch_id FROM photos WHERE sha256 = ?`, sha).Scan(&owner, &linked); {
-	case err == nil && (owner != deviceID || linked != punchID):
-		return false, errorf(ErrPhotoConflict, "backoffice: this photo is stored already for another punch or device")
+	var owner string
+	switch err := s.r.QueryRow(`SELECT device_id FROM photos WHERE sha256 = ?`, sha).Scan(&owner); {
+	case err == nil && owner != deviceID:
+		return false, errorf(ErrPhotoConflict, "backoffice: this photo is stored already for another device")
 	case err == nil:
 		return true, nil
 	case !errors.Is(err, sql.ErrNoRows):

@@ -83,28 +83,42 @@ func TestClockForJudgedByTheKiosksRoster(t *testing.T) {
 	}
 }
 
-// A photo that came before its punch was sent for a punch ID; another
-// punch cannot claim it.
-func TestPunchCannotClaimAnotherPunchsPhoto(t *testing.T) {
+// A photo stored by one device cannot be claimed by another device's
+// punch. Two punches of one device may carry the very same bytes (a
+// covered lens gives the same black frame twice): both are accepted and
+// share the photo.
+func TestPunchPhotoOwnership(t *testing.T) {
 	e := newEnv(t, ServerOptions{})
 	_, token := e.enroll()
+	_, other := e.enroll()
 	jpg := testJPEG(7)
 	sha := sha256hex(jpg)
 	owner := newPunch(e.ben, 1, punch.In, 1)
 	owner.PhotoSHA256, owner.NoPhoto = sha, punch.PhotoTaken
 	e.putPhoto(token, sha, owner.ID, jpg).wantStatus(t, http.StatusOK)
 
-	thief := newPunch(e.ana, 2, punch.In, 2)
+	thief := newPunch(e.ana, 1, punch.In, 2)
 	thief.PhotoSHA256, thief.NoPhoto = sha, punch.PhotoTaken
-	res := e.postPunches(token, thief, owner)
-	if res[0].Status != protocol.Rejected || res[0].Reason != ReasonPhotoOtherPunch {
-		t.Errorf("punch naming another punch's photo: %+v, want rejected (%s)", res[0], ReasonPhotoOtherPunch)
+	if res := e.postPunches(other, thief); res[0].Status != protocol.Rejected || res[0].Reason != ReasonPhotoOtherDevice {
+		t.Errorf("another device's punch naming this photo: %+v, want rejected (%s)", res[0], ReasonPhotoOtherDevice)
 	}
-	if res[1].Status != protocol.Accepted {
-		t.Errorf("the photo's own punch: %+v", res[1])
+	e.putPhoto(other, sha, thief.ID, jpg).wantStatus(t, http.StatusConflict)
+
+	twin := newPunch(e.ben, 2, punch.Out, 3)
+	twin.PhotoSHA256, twin.NoPhoto = sha, punch.PhotoTaken
+	res := e.postPunches(token, owner, twin)
+	if res[0].Status != protocol.Accepted || res[1].Status != protocol.Accepted {
+		t.Errorf("a punch and its twin with the same photo: %+v, want both accepted", res)
 	}
-	if p, err := e.store.Punch(owner.ID); err != nil || p.PhotoReceivedAt.IsZero() {
-		t.Errorf("owner punch %+v, %v: want its photo linked", p, err)
+	// The twin's own photo upload is a duplicate of the stored one.
+	e.putPhoto(token, sha, twin.ID, jpg).wantStatus(t, http.StatusOK)
+	for _, id := range []string{owner.ID, twin.ID} {
+		if p, err := e.store.Punch(id); err != nil || p.PhotoReceivedAt.IsZero() {
+			t.Errorf("punch %s: %+v, %v; want its photo there", id, p, err)
+		}
+	}
+	if n := count(t, e.store, "photos"); n != 1 {
+		t.Errorf("%d photos stored, want the one shared", n)
 	}
 }
 

@@ -61,7 +61,7 @@ const (
 	ReasonOtherDevice      = "id already used by another device"
 	ReasonAfterDisabled    = "made after the device was disabled"
 	ReasonIDReused         = "id already used for a different punch"
-	ReasonPhotoOtherPunch  = "photo_sha256 names a photo sent for another punch"
+	ReasonPhotoOtherDevice = "photo_sha256 names a photo sent by another device"
 	ReasonBadRosterVersion = "roster_version is not a roster version (r and a number)"
 )
 
@@ -158,7 +158,7 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 			return err
 		}
 		defer stored.Close()
-		photoOf, err := tx.Prepare(`SELECT device_id, punch_id FROM photos WHERE sha256 = ?`)
+		photoOf, err := tx.Prepare(`SELECT device_id FROM photos WHERE sha256 = ?`)
 		if err != nil {
 			return err
 		}
@@ -263,17 +263,18 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 				}
 			}
 			if reason == "" && p.PhotoSHA256 != "" {
-				// A photo that came first was sent for a punch by its ID;
-				// it must be this punch's, or a punch could claim
-				// another's photo.
-				var owner, punchID string
-				err := photoOf.QueryRow(p.PhotoSHA256).Scan(&owner, &punchID)
+				// A photo stored already must be this device's: a device
+				// cannot claim another's photo. Two punches of one device
+				// may name the same bytes (a covered lens gives the same
+				// black frame twice); they share the photo.
+				var owner string
+				err := photoOf.QueryRow(p.PhotoSHA256).Scan(&owner)
 				switch {
 				case errors.Is(err, sql.ErrNoRows):
 				case err != nil:
 					return err
-				case owner != deviceID || punchID != p.ID:
-					reason = ReasonPhotoOtherPunch
+				case owner != deviceID:
+					reason = ReasonPhotoOtherDevice
 				}
 			}
 			if reason != "" {
