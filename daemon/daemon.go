@@ -81,6 +81,16 @@ type Kiosk struct {
 	BootTime func() time.Duration
 	BootID   string
 
+	// ClockSynced says whether the kernel has the system clock
+	// synchronised (NTP); every punch records it. nil means the kernel's
+	// own state (ClockSynced).
+	ClockSynced func() bool
+	// NoteTimeEvery is how often an idle kiosk tells the store what the
+	// wall clock reads, so that a clock that later reads earlier (a
+	// reboot without network or RTC) is caught (see TimeNoter). 0 means
+	// 5 minutes.
+	NoteTimeEvery time.Duration
+
 	// CameraCheckEvery is how often an idle kiosk checks its camera, so a
 	// camera plugged back in is used without a restart. 0 means 30 s.
 	CameraCheckEvery time.Duration
@@ -128,10 +138,17 @@ func (k *Kiosk) Run(ctx context.Context) error {
 	if k.CameraCheckEvery == 0 {
 		k.CameraCheckEvery = 30 * time.Second
 	}
+	if k.ClockSynced == nil {
+		k.ClockSynced = ClockSynced
+	}
+	if k.NoteTimeEvery == 0 {
+		k.NoteTimeEvery = 5 * time.Minute
+	}
 	k.s = k.State
 	k.results = make(chan kiosk.Event, 4)
 
 	k.reclaim()
+	k.noteTime()
 	// Tell the machine what the camera and the queue look like now.
 	k.apply(ctx, kiosk.CameraChanged{Status: k.cameraStatus(ctx)})
 	k.apply(ctx, k.netEvent())
@@ -141,6 +158,8 @@ func (k *Kiosk) Run(ctx context.Context) error {
 	defer timer.Stop()
 	camTick := time.NewTicker(k.CameraCheckEvery)
 	defer camTick.Stop()
+	clockTick := time.NewTicker(k.NoteTimeEvery)
+	defer clockTick.Stop()
 	keys := k.Keys
 	for {
 		if keys == nil && k.Scripted && k.s.AtRest() && k.inFlight == 0 {
@@ -173,6 +192,11 @@ func (k *Kiosk) Run(ctx context.Context) error {
 			}
 		case <-timer.C:
 			ev = kiosk.Tick{}
+		case <-clockTick.C:
+			if k.s.AtRest() {
+				k.noteTime()
+			}
+			continue
 		case <-camTick.C:
 			if !k.s.AtRest() {
 				continue // never disturb a camera someone may be using
@@ -273,7 +297,7 @@ func (k *Kiosk) show() {
 // the first time (an I/O error after the data reached the disk) refuses it
 // as a duplicate, and that answer means "saved".
 func (k *Kiosk) commit(ctx context.Context, c kiosk.Commit) kiosk.Event {
-	now, boot := k.Now(), k.BootTime()
+	now, boot, synced := k.Now(), k.BootTime(), k.ClockSynced()
 	ps := make([]punch.Punch, len(c.Punches))
 	for i, p := range c.Punches {
 		if p.ID == "" {
@@ -282,6 +306,7 @@ func (k *Kiosk) commit(ctx context.Context, c kiosk.Commit) kiosk.Event {
 			// on the boot clock by how long ago that was.
 			p.BootTime = boot - now.Sub(p.At)
 			p.BootID = k.BootID
+			p.Clock.Synced = synced
 		}
 		ps[i] = p
 	}
@@ -308,6 +333,27 @@ func (k *Kiosk) commit(ctx context.Context, c kiosk.Commit) kiosk.Event {
 		k.Committed()
 	}
 	return kiosk.Committed{Ref: c.Ref, Punches: saved}
+}
+
+// TimeNoter is a Store that keeps the latest wall time the kiosk saw
+// (queue.DB does), so that a wall clock that later reads earlier is not
+// taken at its word: the store flags the punches made while it does.
+type TimeNoter interface {
+	NoteTime(time.Time) error
+}
+
+// noteTime tells the store what the wall clock reads, if it keeps that. It
+// is called at start and while the kiosk is at rest, never between a
+// worker choosing IN or OUT and the commit: that punch's time must not
+// count as behind a time noted while its photo was taken.
+func (k *Kiosk) noteTime() {
+	n, ok := k.Store.(TimeNoter)
+	if !ok {
+		return
+	}
+	if err := n.NoteTime(k.Now()); err != nil {
+		k.Logger.Warn("recording the wall clock's time failed", "err", err)
+	}
 }
 
 // reclaim removes photos the office already has when space runs low, and

@@ -106,6 +106,48 @@ type Punch struct {
 	// RosterVersion is the roster the kiosk held when the punch was made
 	// ("r42"); the foreman's Clock For right is judged by it. Optional.
 	RosterVersion string `json:"roster_version,omitempty"`
+
+	// What the kiosk knew of its clock at the punch (punch.Clock): the
+	// kernel had it synchronised; the kiosk had heard the server's time
+	// during this boot; it read earlier than the latest time the kiosk
+	// had recorded. Optional.
+	ClockSynced   bool `json:"clock_synced,omitempty"`
+	ClockAnchored bool `json:"clock_anchored,omitempty"`
+	ClockBehind   bool `json:"clock_behind,omitempty"`
+
+	// The signed chain (punch/chain.go, docs/protocol.md): the kiosk
+	// database's chain, the hash of the punch before this one in it
+	// (empty for the first), and the device key's ed25519 signature of
+	// the punch's message. All three are left out by a punch made before
+	// the kiosk chained its punches: it is shown as unsigned.
+	ChainID   string `json:"chain_id,omitempty"`
+	PrevHash  []byte `json:"prev_hash,omitempty"`
+	Signature []byte `json:"signature,omitempty"`
+}
+
+// WirePunch is p as the protocol sends it. The photo is named by
+// p.PhotoSHA256, the hash recorded at commit.
+func WirePunch(p punch.Punch) Punch {
+	return Punch{
+		ID: p.ID, Seq: p.Seq, EmployeeID: p.EmployeeID, EmployeeNumber: p.EmployeeNumber,
+		Direction: p.Direction, At: p.At, BootTimeNS: int64(p.BootTime), BootID: p.BootID,
+		ClockedBy: p.ClockedBy, PhotoSHA256: p.PhotoSHA256, NoPhoto: p.NoPhoto, RosterVersion: p.RosterVersion,
+		ClockSynced: p.Clock.Synced, ClockAnchored: p.Clock.Anchored, ClockBehind: p.Clock.Behind,
+		ChainID: p.ChainID, PrevHash: p.PrevHash, Signature: p.Signature,
+	}
+}
+
+// Punch returns the punch w describes, as the kiosk signed it: its
+// Message is the one the signature covers. The employee's name and the
+// local photo file are not on the wire.
+func (w Punch) Punch() punch.Punch {
+	return punch.Punch{
+		ID: w.ID, Seq: w.Seq, EmployeeID: w.EmployeeID, EmployeeNumber: w.EmployeeNumber,
+		Direction: w.Direction, At: w.At, BootTime: time.Duration(w.BootTimeNS), BootID: w.BootID,
+		ClockedBy: w.ClockedBy, PhotoSHA256: w.PhotoSHA256, NoPhoto: w.NoPhoto, RosterVersion: w.RosterVersion,
+		Clock:   punch.Clock{Synced: w.ClockSynced, Anchored: w.ClockAnchored, Behind: w.ClockBehind},
+		ChainID: w.ChainID, PrevHash: w.PrevHash, Signature: w.Signature,
+	}
 }
 
 // PunchBatch uploads punches, oldest first.

@@ -50,6 +50,7 @@ func (c *Client) round(ctx context.Context, id *identity) error {
 		return err
 	}
 	c.setInterval(time.Duration(ans.SyncEvery))
+	c.recordAnchor(ans.ServerTime)
 	if ans.Disabled {
 		return c.farewell(ctx, id)
 	}
@@ -212,12 +213,11 @@ func (c *Client) uploadPunches(ctx context.Context, id *identity) error {
 // wirePunch is p as the protocol sends it; the photo is named by the hash
 // of its file.
 func (c *Client) wirePunch(p punch.Punch) protocol.Punch {
-	w := protocol.Punch{
-		ID: p.ID, Seq: p.Seq, EmployeeID: p.EmployeeID, EmployeeNumber: p.EmployeeNumber,
-		Direction: p.Direction, At: p.At, BootTimeNS: int64(p.BootTime), BootID: p.BootID,
-		ClockedBy: p.ClockedBy, NoPhoto: p.NoPhoto, RosterVersion: p.RosterVersion,
-	}
-	if p.Photo != "" {
+	// The photo hash the queue recorded at commit is the one the punch's
+	// signature covers; only a punch committed before the queue recorded
+	// it names its photo by reading it now.
+	w := protocol.WirePunch(p)
+	if p.Photo != "" && p.PhotoSHA256 == "" {
 		b, err := c.q.ReadPhoto(p.Photo)
 		if err != nil {
 			// The punch matters more than its photo: it goes up without

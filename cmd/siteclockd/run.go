@@ -384,7 +384,14 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
 
-	db, err := queue.Open(cfg.StateDir, queue.Options{Logger: log})
+	// The device key signs every punch at commit (punch/chain.go). It is
+	// made at the first start, not at enrolment, so that punches made
+	// before the kiosk enrolled are signed too.
+	key, err := uplink.DeviceKey(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	db, err := queue.Open(cfg.StateDir, queue.Options{Logger: log, Key: key})
 	if err != nil {
 		return err
 	}
