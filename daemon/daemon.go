@@ -7,6 +7,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -101,9 +102,18 @@ type Kiosk struct {
 	// closed and the kiosk is back at rest with nothing in flight.
 	Scripted bool
 
-	// Status, if set, is called with the status line once the first
-	// screen is up and again whenever the line changes (for systemd).
+	// Status, if set, is called with a one-line state for systemd's
+	// STATUS= once the first screen is up (so the first call means ready)
+	// and again whenever the line changes. The line is English whatever
+	// language the screen speaks: "online, 0 waiting" or "offline, 12
+	// waiting, last sync 07:02".
 	Status func(line string)
+
+	// Watchdog, if set, is called every WatchdogEvery by Run's own loop,
+	// so that a loop stuck in a display, a camera check or a commit stops
+	// the calls and systemd restarts the daemon. 0 means never.
+	Watchdog      func()
+	WatchdogEvery time.Duration
 
 	// Indicate, if set, is told whether the kiosk is ready to punch and
 	// whether it is online, at the start and whenever either changes (for
@@ -115,6 +125,7 @@ type Kiosk struct {
 	results  chan kiosk.Event
 	inFlight int // captures and enrolments whose answer is awaited
 	shown    kiosk.Screen
+	status   string  // the line Status was last called with
 	lamp     [2]bool // what Indicate was last told
 	lampSet  bool
 }
@@ -158,6 +169,12 @@ func (k *Kiosk) Run(ctx context.Context) error {
 	defer timer.Stop()
 	camTick := time.NewTicker(k.CameraCheckEvery)
 	defer camTick.Stop()
+	var watchdog <-chan time.Time // nil: never
+	if k.Watchdog != nil && k.WatchdogEvery > 0 {
+		t := time.NewTicker(k.WatchdogEvery)
+		defer t.Stop()
+		watchdog = t.C
+	}
 	clockTick := time.NewTicker(k.NoteTimeEvery)
 	defer clockTick.Stop()
 	keys := k.Keys
@@ -192,6 +209,9 @@ func (k *Kiosk) Run(ctx context.Context) error {
 			}
 		case <-timer.C:
 			ev = kiosk.Tick{}
+		case <-watchdog:
+			k.Watchdog()
+			continue
 		case <-clockTick.C:
 			if k.s.AtRest() {
 				k.noteTime()
@@ -279,12 +299,14 @@ func (k *Kiosk) show() {
 			k.Indicate(lamp[0], lamp[1])
 		}
 	}
-	sc := k.s.Screen(k.Now())
+	now := k.Now()
+	if line := statusLine(k.s, now); k.Status != nil && (k.status == "" || line != k.status) {
+		k.status = line
+		defer k.Status(line) // after the screen is up: the first call says ready
+	}
+	sc := k.s.Screen(now)
 	if sc.Name == k.shown.Name && sc.Equal(k.shown) {
 		return
-	}
-	if k.Status != nil && (k.shown.Name == "" || sc.Status != k.shown.Status) {
-		defer k.Status(sc.Status)
 	}
 	k.shown = sc
 	if err := k.Display.Show(sc); err != nil {
@@ -425,6 +447,42 @@ func photoReason(err error) punch.NoPhoto {
 		return punch.CameraPermission
 	}
 	return punch.CameraError
+}
+
+// statusLine is the kiosk's state in one English line for systemd's
+// STATUS=: the same words on every kiosk, whatever language its screen is
+// in, and no clock that would change it every minute. The last sync is
+// shown only when offline, where it says how stale the kiosk is.
+func statusLine(s kiosk.State, now time.Time) string {
+	var parts []string
+	switch s.Mode {
+	case kiosk.Unprovisioned:
+		parts = append(parts, "not provisioned (enter the setup code or import a roster)")
+	case kiosk.Disabled:
+		parts = append(parts, "disabled by the back office")
+	}
+	if s.Net.Online {
+		parts = append(parts, "online", fmt.Sprintf("%d waiting", s.Net.Waiting))
+	} else {
+		parts = append(parts, "offline", fmt.Sprintf("%d waiting", s.Net.Waiting))
+		switch last := s.Net.LastSync.In(now.Location()); {
+		case s.Net.LastSync.IsZero():
+			parts = append(parts, "never synced")
+		case last.YearDay() == now.YearDay() && last.Year() == now.Year():
+			parts = append(parts, "last sync "+last.Format("15:04"))
+		default:
+			parts = append(parts, "last sync "+last.Format("2006-01-02 15:04"))
+		}
+	}
+	switch s.Camera {
+	case punch.NoCamera:
+		parts = append(parts, "no camera")
+	case punch.CameraPermission:
+		parts = append(parts, "camera: no permission")
+	case punch.CameraError:
+		parts = append(parts, "camera failing")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // netEvent refreshes the status line's counts from the queue.

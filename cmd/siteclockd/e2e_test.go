@@ -6,14 +6,16 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/siteclock/siteclock/systemd/systemdtest"
 )
 
 var (
@@ -328,34 +330,51 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 func TestSystemdNotify(t *testing.T) {
 	state := t.TempDir()
 	importRoster(t, state, fastRoster)
-	sock := filepath.Join(t.TempDir(), "notify.sock")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	sd := systemdtest.Listen(t)
 	cmd := exec.Command(siteclockd(t), "-headless", "-state", state, "-camera", "none")
 	cmd.Stdin = strings.NewReader("3333o")
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	var got []string
-	buf := make([]byte, 4096)
-	for {
-		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		n, err := c.Read(buf)
-		if err != nil {
-			break
-		}
-		got = append(got, string(buf[:n]))
-	}
 	want := []string{
-		"READY=1\nSTATUS=Offline · 0 waiting · never synced · camera: none",
-		"STATUS=Offline · 1 waiting · never synced · camera: none",
+		"READY=1\nSTATUS=offline, 0 waiting, never synced, no camera",
+		"STATUS=offline, 1 waiting, never synced, no camera",
 		"STOPPING=1",
 	}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
+	if got := sd.Messages(t); !slices.Equal(got, want) {
 		t.Errorf("notifications:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestSystemdWatchdog: with WatchdogSec= set, the running kiosk pings from
+// its loop, and still says STOPPING=1 when it stops.
+func TestSystemdWatchdog(t *testing.T) {
+	state := t.TempDir()
+	importRoster(t, state, fastRoster)
+	sd := systemdtest.Listen(t)
+	// Pings every 50 ms; WATCHDOG_PID is left out (the child's PID is not
+	// known before it starts), which systemd's protocol allows.
+	t.Setenv("WATCHDOG_USEC", "100000")
+	cmd := exec.Command(siteclockd(t), "-headless", "-state", state, "-camera", "none")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	got := sd.WaitFor(t, "WATCHDOG=1", time.Minute)
+	if len(got) == 0 || !strings.HasPrefix(got[0], "READY=1\n") {
+		t.Errorf("first notifications %q, want READY=1 first", got)
+	}
+	stdin.Close() // the end of the script stops the kiosk
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	rest := sd.Messages(t)
+	if len(rest) == 0 || rest[len(rest)-1] != "STOPPING=1" {
+		t.Errorf("last notifications %q, want STOPPING=1 last", rest)
 	}
 }

@@ -382,7 +382,9 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		defer f.Close()
 		logw = f
 	}
-	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
+	// Under systemd, standard error is the journal: records go there with
+	// their fields (systemd.NewLogHandler).
+	log := slog.New(systemd.NewLogHandler(logw, &slog.HandlerOptions{Level: level}))
 
 	// The device key signs every punch at commit (punch/chain.go). It is
 	// made at the first start, not at enrolment, so that punches made
@@ -425,22 +427,25 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		k.Committed = up.Kick
 	}
 
-	ready := false
-	k.Status = func(line string) {
-		notify := systemd.Status
-		if !ready {
-			notify, ready = systemd.Ready, true
-		}
-		if err := notify(line); err != nil {
-			log.Warn("telling systemd failed", "err", err)
-		}
+	// systemd hears READY=1 with the first status line, once the
+	// database, the state and the hardware are open and the first screen
+	// is up; WATCHDOG=1 from the kiosk's loop when the unit has
+	// WatchdogSec=.
+	sd := &systemd.Notifier{Logger: log}
+	k.Status = sd.Status
+	if k.WatchdogEvery, err = systemd.WatchdogInterval(); err != nil {
+		log.Warn("no watchdog pings", "err", err)
 	}
-	defer systemd.Stopping()
+	k.Watchdog = sd.Watchdog
 
 	log.Info("siteclockd starting", "version", firmware.Version, "state_dir", cfg.StateDir, "mode", state.Mode,
 		"input", cfg.Input.Driver, "display", cfg.Display.Driver, "camera", cfg.Camera.Driver)
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// STOPPING=1 as soon as the kiosk is told to stop (or its input ends),
+	// and before the database closes; a commit in progress still finishes.
+	stopped := make(chan struct{})
+	go func() { <-ctx.Done(); sd.Stopping(); close(stopped) }()
+	defer func() { cancel(); <-stopped }()
 	inputDone := hw.run(ctx, keys, events, log, cancel)
 	upDone := make(chan error, 1)
 	if up != nil {
