@@ -22,7 +22,7 @@ const (
 	PathCheckIn = "/api/device/v1/checkin"
 	PathRoster  = "/api/device/v1/roster"
 	PathPunches = "/api/device/v1/punches"
-	PathPhotos  = "/api/device/v1/photos/" // + hex SHA-256 of the JPEG
+	PathPhotos  = "/api/device/v1/photos/" // + hex SHA-256 of the JPEG (inside the seal, for a sealed photo)
 	PathGoodbye = "/api/device/v1/goodbye"
 )
 
@@ -33,8 +33,12 @@ const (
 	// ContentTypeJSON is the type of every request and response body but
 	// a photo's.
 	ContentTypeJSON = "application/json"
-	// ContentTypeJPEG is the type of a photo upload.
+	// ContentTypeJPEG is the type of a photo upload as a plain JPEG.
 	ContentTypeJPEG = "image/jpeg"
+	// ContentTypeSealedPhoto is the type of a photo upload sealed to the
+	// company's photo key (package photoseal): what a kiosk that has the
+	// key sends.
+	ContentTypeSealedPhoto = "application/vnd.siteclock.sealed-photo"
 )
 
 // RosterETag is the HTTP entity tag of a roster version: the version in
@@ -44,7 +48,7 @@ func RosterETag(version string) string { return `"` + version + `"` }
 // Limits the server enforces.
 const (
 	MaxBodyBytes    = 1 << 20 // JSON bodies
-	MaxPhotoBytes   = 4 << 20 // one JPEG
+	MaxPhotoBytes   = 4 << 20 // one JPEG (a sealed photo may be photoseal.Overhead bytes longer)
 	MaxBatchPunches = 500     // punches in one upload
 )
 
@@ -88,6 +92,10 @@ type CheckInResponse struct {
 	Disabled bool `json:"disabled"`
 	// SyncEvery is how often an online kiosk should check in.
 	SyncEvery Duration `json:"sync_every"`
+	// PhotoKey is the company's X25519 public photo key (32 bytes): the
+	// kiosk seals every photo to it before storing it. Absent from older
+	// servers; the kiosk then stores and sends photos unsealed.
+	PhotoKey []byte `json:"photo_key,omitempty"`
 }
 
 // Punch is a punch on the wire.

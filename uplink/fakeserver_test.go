@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/siteclock/siteclock/photoseal"
 	"github.com/siteclock/siteclock/protocol"
 	"github.com/siteclock/siteclock/roster"
 )
@@ -44,19 +45,23 @@ type fakeServer struct {
 	checkinVersion string // if set, the check-in announces this instead of the roster's version
 	syncEvery      time.Duration
 	reject         map[string]string // employee ID → reason to refuse their punches
+	// photoKey is the company's photo key, sent at check-in; nil plays an
+	// older server, which has none and takes only plain JPEGs.
+	photoKey *photoseal.PrivateKey
 
 	// What the kiosk sent.
-	checkins  []protocol.CheckIn
-	checkinAt []time.Time
-	requests  map[string]int // by "METHOD /path" (photos without their hash)
-	punches   map[string]protocol.Punch
-	order     []string          // punch IDs in the order first stored
-	results   map[string]string // punch ID → the status it got first (accepted or rejected)
-	received  map[string]int    // punch ID → times sent
-	dupes     int               // punches sent again after being stored
-	batches   []int             // sizes of the punch batches
-	photos    map[string]fakePhoto
-	photoPuts map[string]int // hash → times sent
+	checkins              []protocol.CheckIn
+	checkinAt             []time.Time
+	requests              map[string]int // by "METHOD /path" (photos without their hash)
+	punches               map[string]protocol.Punch
+	order                 []string             // punch IDs in the order first stored
+	results               map[string]string    // punch ID → the status it got first (accepted or rejected)
+	received              map[string]int       // punch ID → times sent
+	dupes                 int                  // punches sent again after being stored
+	batches               []int                // sizes of the punch batches
+	photos                map[string]fakePhoto // the JPEGs, opened if they came sealed
+	photoPuts             map[string]int       // hash → times sent
+	sealedPuts, plainPuts int                  // photo uploads by kind
 	// At goodbye: how many punches and photos the server held then.
 	goodbyePunches, goodbyePhotos int
 
@@ -88,7 +93,12 @@ const (
 )
 
 func newFakeServer(t testing.TB) *fakeServer {
+	key, err := photoseal.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &fakeServer{
+		photoKey:  key,
 		t:         t,
 		code:      "482913",
 		expired:   map[string]bool{"111111": true},
@@ -247,9 +257,14 @@ func (s *fakeServer) checkIn(w http.ResponseWriter, r *http.Request, d *fakeDevi
 	if v == "" && s.roster != nil {
 		v = s.roster.Version
 	}
-	writeJSON(w, http.StatusOK, protocol.CheckInResponse{
+	ans := protocol.CheckInResponse{
 		ServerTime: time.Now(), RosterVersion: v, Disabled: d.disabled, SyncEvery: protocol.Duration(s.syncEvery),
-	})
+	}
+	if s.photoKey != nil {
+		pub := s.photoKey.Public()
+		ans.PhotoKey = pub[:]
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
 func (s *fakeServer) rosterGet(w http.ResponseWriter, r *http.Request, _ *fakeDevice) {
@@ -319,14 +334,23 @@ func (s *fakeServer) photo(w http.ResponseWriter, r *http.Request, d *fakeDevice
 	case !validUUID(punchID):
 		writeError(w, http.StatusBadRequest, protocol.ErrBadRequest, "X-Punch-ID is not a lowercase UUID")
 		return
-	case r.Header.Get("Content-Type") != protocol.ContentTypeJPEG:
-		writeError(w, http.StatusBadRequest, protocol.ErrBadRequest, "photos are image/jpeg")
+	}
+	sealed := r.Header.Get("Content-Type") == protocol.ContentTypeSealedPhoto
+	if !sealed && r.Header.Get("Content-Type") != protocol.ContentTypeJPEG || sealed && s.photoKey == nil {
+		writeError(w, http.StatusBadRequest, protocol.ErrBadRequest, "photos are image/jpeg, or sealed to the photo key")
 		return
 	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, protocol.MaxPhotoBytes+1))
+	data, err := io.ReadAll(io.LimitReader(r.Body, int64(protocol.MaxPhotoBytes+photoseal.Overhead+1)))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, protocol.ErrBadRequest, err.Error())
 		return
+	}
+	if sealed {
+		// The key never changes while the fake runs: no lock needed.
+		if data, err = s.photoKey.Open(data); err != nil {
+			writeError(w, http.StatusBadRequest, protocol.ErrBadRequest, "the sealed photo cannot be opened: "+err.Error())
+			return
+		}
 	}
 	if len(data) > protocol.MaxPhotoBytes {
 		writeError(w, http.StatusRequestEntityTooLarge, protocol.ErrTooLarge, "photo over 4 MiB")
@@ -339,6 +363,11 @@ func (s *fakeServer) photo(w http.ResponseWriter, r *http.Request, d *fakeDevice
 	}
 	defer s.lock()()
 	s.photoPuts[want]++
+	if sealed {
+		s.sealedPuts++
+	} else {
+		s.plainPuts++
+	}
 	if _, ok := s.photos[want]; ok {
 		writeJSON(w, http.StatusOK, protocol.PhotoResponse{Status: protocol.Duplicate})
 		return

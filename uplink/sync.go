@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/siteclock/siteclock/kiosk"
+	"github.com/siteclock/siteclock/photoseal"
 	"github.com/siteclock/siteclock/protocol"
 	"github.com/siteclock/siteclock/punch"
 	"github.com/siteclock/siteclock/queue"
@@ -51,6 +52,7 @@ func (c *Client) round(ctx context.Context, id *identity) error {
 	}
 	c.setInterval(time.Duration(ans.SyncEvery))
 	c.recordAnchor(ans.ServerTime)
+	c.usePhotoKey(ans.PhotoKey)
 	if ans.Disabled {
 		return c.farewell(ctx, id)
 	}
@@ -210,22 +212,41 @@ func (c *Client) uploadPunches(ctx context.Context, id *identity) error {
 	}
 }
 
+// usePhotoKey gives the company's photo key from a check-in to the queue,
+// which seals photos to it from then on, and the ones stored before at
+// once. A key that cannot be used or kept must not hold up the punches:
+// it is logged, and the next check-in brings it again.
+func (c *Client) usePhotoKey(b []byte) {
+	if len(b) == 0 {
+		return // an older server: photos stay unsealed
+	}
+	k, err := photoseal.NewPublicKey(b)
+	if err == nil {
+		err = c.q.SetPhotoKey(k)
+	}
+	if err != nil {
+		c.log.Error("the company's photo key from the server cannot be used; photos are stored as before", "err", err)
+	}
+}
+
 // wirePunch is p as the protocol sends it; the photo is named by the hash
-// of its file.
+// of its JPEG.
 func (c *Client) wirePunch(p punch.Punch) protocol.Punch {
 	// The photo hash the queue recorded at commit is the one the punch's
 	// signature covers; only a punch committed before the queue recorded
 	// it names its photo by reading it now.
 	w := protocol.WirePunch(p)
 	if p.Photo != "" && p.PhotoSHA256 == "" {
-		b, err := c.q.ReadPhoto(p.Photo)
+		// Not the file's hash: a sealed file hashes to something else,
+		// and the kiosk cannot open it. The queue knows the JPEG's.
+		sum, err := c.q.PhotoSHA256(p.Photo)
 		if err != nil {
 			// The punch matters more than its photo: it goes up without
 			// the link, and the photo is given up when its turn comes.
 			c.log.Error("the photo of a waiting punch cannot be read; the punch goes up without it", "punch_id", p.ID, "err", err)
 			return w
 		}
-		w.PhotoSHA256 = hexSHA256(b)
+		w.PhotoSHA256 = sum
 	}
 	return w
 }
@@ -263,13 +284,23 @@ func (c *Client) uploadPhoto(ctx context.Context, id *identity, p punch.Punch) e
 	if err != nil {
 		return err
 	}
-	if len(b) > protocol.MaxPhotoBytes {
-		return c.q.MarkPhotoRejected(p.ID, fmt.Sprintf("the photo (%d bytes) is over the server's limit of %d bytes", len(b), protocol.MaxPhotoBytes), c.now())
+	// A sealed photo goes up sealed, named by the hash of the JPEG inside
+	// (only the office can open it and check); an unsealed one (no key
+	// yet, or an older server) as the JPEG it is.
+	contentType, size, sum := protocol.ContentTypeJPEG, len(b), hexSHA256(b)
+	if photoseal.IsSealed(b) {
+		h, err := photoseal.Hash(b)
+		if err != nil {
+			return c.q.MarkPhotoRejected(p.ID, "the sealed photo file is cut short on the kiosk's storage", c.now())
+		}
+		contentType, size, sum = protocol.ContentTypeSealedPhoto, len(b)-photoseal.Overhead, hex.EncodeToString(h[:])
 	}
-	sum := hexSHA256(b)
+	if size > protocol.MaxPhotoBytes {
+		return c.q.MarkPhotoRejected(p.ID, fmt.Sprintf("the photo (%d bytes) is over the server's limit of %d bytes", size, protocol.MaxPhotoBytes), c.now())
+	}
 	_, body, err := c.do(ctx, id.ServerURL, request{
 		op: "upload photo", method: http.MethodPut, path: protocol.PathPhotos + sum, token: id.Token,
-		body: b, contentType: protocol.ContentTypeJPEG, header: map[string]string{protocol.HeaderPunchID: p.ID},
+		body: b, contentType: contentType, header: map[string]string{protocol.HeaderPunchID: p.ID},
 	})
 	if he, ok := refusal(err); ok {
 		reason := he.message

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/siteclock/siteclock/daemon"
 	"github.com/siteclock/siteclock/kiosk"
+	"github.com/siteclock/siteclock/photoseal"
 	"github.com/siteclock/siteclock/protocol"
 	"github.com/siteclock/siteclock/punch"
 	"github.com/siteclock/siteclock/queue"
@@ -53,13 +55,14 @@ type rig struct {
 	dir    string
 	events chan kiosk.Event
 	logs   *syncBuffer
+	taken  map[string][]byte // punch ID → the JPEG the camera gave (r.commit)
 }
 
 // newRig wires a client to srv: over a real loopback socket when network,
 // else in the process (for synctest bubbles).
 func newRig(t testing.TB, srv *fakeServer, network bool, mod func(*Options)) *rig {
 	t.Helper()
-	r := &rig{t: t, srv: srv, dir: t.TempDir(), events: make(chan kiosk.Event, 10000), logs: &syncBuffer{}}
+	r := &rig{t: t, srv: srv, dir: t.TempDir(), events: make(chan kiosk.Event, 10000), logs: &syncBuffer{}, taken: map[string][]byte{}}
 	q, err := queue.Open(r.dir, queue.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +188,7 @@ func (r *rig) commit(from, to int, emp string, photoEvery int) (withPhoto []punc
 		}
 		if photo != nil {
 			withPhoto = append(withPhoto, out[0])
+			r.taken[p.ID] = photo
 		}
 	}
 	return withPhoto
@@ -222,16 +226,17 @@ func (r *rig) checkAllUp() {
 			}
 			continue
 		}
-		b, err := r.q.ReadPhoto(p.Photo)
-		if err != nil {
-			r.t.Fatal(err)
-		}
+		b := r.taken[p.ID]
 		if got.PhotoSHA256 != hexSHA256(b) {
-			r.t.Errorf("punch %s names photo %s, want the hash of its file %s", p.ID, got.PhotoSHA256, hexSHA256(b))
+			r.t.Errorf("punch %s names photo %s, want the hash of the JPEG taken %s", p.ID, got.PhotoSHA256, hexSHA256(b))
 		}
 		ph, ok := r.srv.photos[got.PhotoSHA256]
 		if !ok || ph.punchID != p.ID || !bytes.Equal(ph.data, b) {
 			r.t.Errorf("photo of punch %s on the server: present %v, for punch %q", p.ID, ok, ph.punchID)
+		}
+		// Acknowledged, so gone from the kiosk.
+		if _, err := r.q.ReadPhoto(p.Photo); !errors.Is(err, queue.ErrNotFound) {
+			r.t.Errorf("photo of punch %s still on the kiosk after the server acknowledged it: %v", p.ID, err)
 		}
 	}
 	st, err := r.q.Stats()
@@ -665,8 +670,123 @@ func TestNoSecretsInLogs(t *testing.T) {
 			t.Errorf("the %s is in the log:\n%s", what, logs)
 		}
 	}
-	b, _ := r.q.ReadPhoto(punchID(0) + ".jpg")
-	if len(b) == 0 || strings.Contains(logs, string(b[4:40])) {
+	if b := r.taken[punchID(0)]; len(b) == 0 || strings.Contains(logs, string(b[4:40])) {
 		t.Error("photo bytes in the log (or no photo to check)")
+	}
+}
+
+// Photos at rest: with the office's key from the check-in, photos are
+// sealed on the kiosk (those taken before enrolment too, when the key
+// comes), go up sealed, and leave the kiosk once acknowledged.
+func TestPhotosSealedThenRemoved(t *testing.T) {
+	srv := newFakeServer(t)
+	r := newRig(t, srv, true, nil)
+	before := r.commit(0, 1, "e1", 1)[0] // no key yet: stored as taken
+	file := filepath.Join(r.dir, "photos", before.Photo)
+	if b, _ := os.ReadFile(file); !bytes.Equal(b, jpeg(0)) {
+		t.Fatal("before enrolment the photo is not stored as taken")
+	}
+	// Enrolment syncs at once, which fails on nothing here; stop the
+	// server acknowledging photos to look at the kiosk's files first.
+	srv.mu.Lock()
+	srv.fault = func(req *http.Request) fault {
+		if strings.HasPrefix(req.URL.Path, protocol.PathPhotos) {
+			return fail503
+		}
+		return noFault
+	}
+	srv.mu.Unlock()
+	r.enroll()
+	if k, ok := r.q.PhotoKey(); !ok || k != srv.photoKey.Public() {
+		t.Fatalf("the kiosk's photo key = %v, %v; want the server's", k, ok)
+	}
+	after := r.commit(1, 2, "e1", 1)[0]
+	for i, p := range []punch.Punch{before, after} {
+		b, err := os.ReadFile(filepath.Join(r.dir, "photos", p.Photo))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !photoseal.IsSealed(b) || bytes.Contains(b, jpeg(i)[:40]) {
+			t.Errorf("photo %d on the kiosk is not sealed", i)
+		}
+		if got, err := srv.photoKey.Open(b); err != nil || !bytes.Equal(got, jpeg(i)) {
+			t.Errorf("photo %d does not open to what the camera took: %v", i, err)
+		}
+	}
+	srv.mu.Lock()
+	srv.fault = nil
+	srv.mu.Unlock()
+	if err := r.c.sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.checkAllUp()
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.sealedPuts != 2 || srv.plainPuts != 0 {
+		t.Errorf("photo uploads: %d sealed, %d plain; want 2 sealed", srv.sealedPuts, srv.plainPuts)
+	}
+}
+
+// A server from before photo keys sends none: photos are stored and sent
+// as JPEGs, as before.
+func TestOlderServerTakesPlainPhotos(t *testing.T) {
+	srv := newFakeServer(t)
+	srv.photoKey = nil
+	r := newRig(t, srv, true, nil)
+	r.enroll()
+	r.commit(0, 4, "e1", 2)
+	if err := r.c.sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.q.PhotoKey(); ok {
+		t.Error("the kiosk has a photo key the server never sent")
+	}
+	r.checkAllUp()
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.plainPuts != 2 || srv.sealedPuts != 0 {
+		t.Errorf("photo uploads: %d plain, %d sealed; want 2 plain", srv.plainPuts, srv.sealedPuts)
+	}
+}
+
+// A sealed photo altered on the SD card: the server cannot open it and
+// refuses it; the punch still counts, and the photo is kept on the kiosk
+// for a person with the server's reason.
+func TestTamperedPhotoRefused(t *testing.T) {
+	srv := newFakeServer(t)
+	r := newRig(t, srv, true, nil)
+	r.enroll()
+	p := r.commit(0, 1, "e1", 1)[0]
+	file := filepath.Join(r.dir, "photos", p.Photo)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-10] ^= 0x20
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv.mu.Lock()
+	_, stored := srv.punches[p.ID]
+	photos := len(srv.photos)
+	srv.mu.Unlock()
+	if !stored || photos != 0 {
+		t.Errorf("server: punch stored %v, %d photos; want the punch and no photo", stored, photos)
+	}
+	rej, err := r.q.Rejected()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rej) != 1 || rej[0].Punch.ID != p.ID || !strings.Contains(rej[0].PhotoReason, "cannot be opened") {
+		t.Fatalf("Rejected = %+v, want the photo refused with the server's reason", rej)
+	}
+	if kept, err := os.ReadFile(file); err != nil || !bytes.Equal(kept, b) {
+		t.Errorf("the refused photo is not kept as it was: %v", err)
+	}
+	if st, _ := r.q.Stats(); st.Waiting != 0 || st.PhotosWaiting != 0 {
+		t.Errorf("Stats = %+v, want nothing waiting", st)
 	}
 }
