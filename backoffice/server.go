@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siteclock/siteclock/photoseal"
 	"github.com/siteclock/siteclock/protocol"
 )
 
@@ -252,6 +253,8 @@ func (s *Server) checkIn(w http.ResponseWriter, r *http.Request, d deviceAuth) {
 		s.fail(w, r, d.ID, err)
 		return
 	}
+	key := s.store.PhotoKey()
+	resp.PhotoKey = key[:]
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -319,10 +322,18 @@ func (s *Server) photo(w http.ResponseWriter, r *http.Request, d deviceAuth) {
 			fmt.Sprintf("%q is not a SHA-256; put the photo at %s followed by the 64 lowercase hex digits of its SHA-256", sha, protocol.PathPhotos))
 		return
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != protocol.ContentTypeJPEG {
+	// A kiosk with the company's photo key sends photos sealed to it; an
+	// older kiosk, or a photo that could not be sealed, comes as the JPEG.
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	sealed := err == nil && mt == protocol.ContentTypeSealedPhoto
+	if !sealed && (err != nil || mt != protocol.ContentTypeJPEG) {
 		writeError(w, http.StatusUnsupportedMediaType, protocol.ErrBadRequest,
-			fmt.Sprintf("Content-Type %q; photos are sent as %s", r.Header.Get("Content-Type"), protocol.ContentTypeJPEG))
+			fmt.Sprintf("Content-Type %q; photos are sent as %s, or sealed to the company's photo key as %s", r.Header.Get("Content-Type"), protocol.ContentTypeJPEG, protocol.ContentTypeSealedPhoto))
 		return
+	}
+	limit := int64(protocol.MaxPhotoBytes)
+	if sealed {
+		limit += int64(photoseal.Overhead)
 	}
 	punchID := r.Header.Get(protocol.HeaderPunchID)
 	if !ValidPunchID(punchID) {
@@ -334,11 +345,11 @@ func (s *Server) photo(w http.ResponseWriter, r *http.Request, d deviceAuth) {
 		writeError(w, http.StatusRequestEntityTooLarge, protocol.ErrTooLarge,
 			fmt.Sprintf("photo over %d bytes; this photo cannot be uploaded, keep it for a person", protocol.MaxPhotoBytes))
 	}
-	if r.ContentLength > protocol.MaxPhotoBytes {
+	if r.ContentLength > limit {
 		tooLarge()
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxPhotoBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -348,7 +359,11 @@ func (s *Server) photo(w http.ResponseWriter, r *http.Request, d deviceAuth) {
 		writeError(w, http.StatusBadRequest, protocol.ErrBadRequest, "the photo upload broke off; send it again")
 		return
 	}
-	dup, err := s.store.PutPhoto(d.ID, sha, punchID, body, s.now())
+	put := s.store.PutPhoto
+	if sealed {
+		put = s.store.PutSealedPhoto
+	}
+	dup, err := put(d.ID, sha, punchID, body, s.now())
 	if err != nil {
 		s.fail(w, r, d.ID, err)
 		return

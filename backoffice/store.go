@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/siteclock/siteclock/durable"
+	"github.com/siteclock/siteclock/photoseal"
 	"github.com/siteclock/siteclock/roster"
 	"github.com/siteclock/siteclock/sqlitedb"
 )
@@ -124,6 +125,8 @@ type Store struct {
 
 	rosterMu    sync.Mutex
 	rosterCache cachedRoster
+
+	photoKey *photoseal.PrivateKey // the company's, read at Open (photokey.go)
 }
 
 // Open opens the data folder dir, creating it (0700), its photos folder and
@@ -167,6 +170,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		if s.r != nil {
 			s.r.Close()
 		}
+		return nil, err
+	}
+	if err := s.loadPhotoKey(); err != nil {
+		s.w.Close()
+		s.r.Close()
 		return nil, err
 	}
 	go s.writer()

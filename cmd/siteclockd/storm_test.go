@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/siteclock/siteclock/backoffice"
+	"github.com/siteclock/siteclock/photoseal"
 	"github.com/siteclock/siteclock/punch"
 	"github.com/siteclock/siteclock/queue"
 	"github.com/siteclock/siteclock/roster"
@@ -184,11 +185,26 @@ func savedScreens(t *testing.T, out string) []savedScreen {
 	return screens
 }
 
+// officePhotoKey reads the office's photo key, which the kiosk seals its
+// photos to.
+func officePhotoKey(t *testing.T, data string) *photoseal.PrivateKey {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(data, "photo-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := photoseal.ParsePrivateKey(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 // checkRun checks, as the kiosk restarts, that the queue holds every punch
 // whose saved screen appeared in the run, intact and in order, and at
 // most the one commit in progress at the kill beyond them. fromSeq is the
 // highest sequence number before the run; it returns the highest after.
-func checkRun(t *testing.T, state string, run int, fromSeq int64, screens []savedScreen) (toSeq int64, extra int) {
+func checkRun(t *testing.T, state string, run int, fromSeq int64, screens []savedScreen, key *photoseal.PrivateKey) (toSeq int64, extra int) {
 	t.Helper()
 	db, err := queue.Open(state, queue.Options{})
 	if err != nil {
@@ -222,7 +238,7 @@ func checkRun(t *testing.T, state string, run int, fromSeq int64, screens []save
 				t.Errorf("run %d: saved screen said \"Photo saved\"; punch %s names no photo", run, p.ID)
 			}
 			if p.Photo != "" {
-				checkPhoto(t, db, p)
+				checkPhoto(t, db, p, key)
 			}
 		}
 	}
@@ -237,7 +253,7 @@ func checkRun(t *testing.T, state string, run int, fromSeq int64, screens []save
 		}
 		for _, p := range rest {
 			if p.Photo != "" {
-				checkPhoto(t, db, p)
+				checkPhoto(t, db, p, key)
 			}
 		}
 	}
@@ -248,8 +264,10 @@ func checkRun(t *testing.T, state string, run int, fromSeq int64, screens []save
 }
 
 // checkPhoto checks that a punch's photo is a whole JPEG, unless the kiosk
-// has already removed it after the office acknowledged it.
-func checkPhoto(t *testing.T, db *queue.DB, p punch.Punch) {
+// has already removed it after the office acknowledged it. The kiosk seals
+// its photos to the office's key once it has it: such a photo must open
+// with the office's key to a whole JPEG.
+func checkPhoto(t *testing.T, db *queue.DB, p punch.Punch, key *photoseal.PrivateKey) {
 	t.Helper()
 	b, err := db.ReadPhoto(p.Photo)
 	if errors.Is(err, queue.ErrNotFound) {
@@ -267,6 +285,12 @@ func checkPhoto(t *testing.T, db *queue.DB, p punch.Punch) {
 	if err != nil {
 		t.Errorf("photo of punch %s: %v", p.ID, err)
 		return
+	}
+	if photoseal.IsSealed(b) {
+		if b, err = key.Open(b); err != nil {
+			t.Errorf("sealed photo of punch %s: %v", p.ID, err)
+			return
+		}
 	}
 	if _, err := jpeg.Decode(bytes.NewReader(b)); err != nil {
 		t.Errorf("photo of punch %s is damaged: %v", p.ID, err)
@@ -297,6 +321,7 @@ func TestSIGKILLStorm(t *testing.T) {
 	data, state := t.TempDir(), t.TempDir()
 	code := seedOffice(t, data)
 	office := &officeProc{t: t, data: data, addr: freeAddr(t)}
+	key := officePhotoKey(t, data)
 	office.start()
 	defer func() {
 		if office.cmd.ProcessState == nil {
@@ -363,7 +388,7 @@ func TestSIGKILLStorm(t *testing.T) {
 			saved += len(s.names)
 		}
 		var more int
-		seq, more = checkRun(t, state, run, seq, screens)
+		seq, more = checkRun(t, state, run, seq, screens, key)
 		extra += more
 		if t.Failed() {
 			t.Fatalf("run %d failed; its stderr:\n%s", run, stderr.String())
