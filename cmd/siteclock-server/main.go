@@ -1,7 +1,8 @@
 // Command siteclock-server is the siteclock back office: it keeps the
 // company's employees, roles and device settings, enrolls kiosks with the
 // company setup code, and receives their punches and photos over the device
-// API (docs/protocol.md). Data lives in one folder: office.db and photos/.
+// API (docs/protocol.md). Data lives in one folder: office.db, photos/ and
+// photo-key, the key kiosks seal their photos to.
 package main
 
 import (

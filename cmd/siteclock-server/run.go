@@ -41,12 +41,21 @@ const usage = `usage:
         seed a demo company with the kiosk demo's people and an admin "admin"
         (password printed once and kept in DIR/demo-admin-password.txt), print
         the setup code, serve; text messages go to the log
+  siteclock-server photo open -data DIR [-out DIR] FILE...
+        open photos a kiosk sealed to the company's photo key (copied from its
+        photos/ folder: one the office refused, or from a kiosk with no network)
+        and write each as NAME.jpg in the -out folder (default: here)
   siteclock-server version
 
 Plain HTTP is served only on a loopback address (127.0.0.1, ::1, localhost);
 anywhere else give -tls-cert and -tls-key. Behind a reverse proxy that
 terminates TLS, give -public-url https://... so that cookies are Secure and
 form posts from that address are accepted.
+
+The data folder holds office.db, photos/ and photo-key, the company's photo
+key (made at the first start; kiosks seal their photos to its public half,
+photo-key.pub). Back up all of it: without photo-key, photos still sealed
+on the kiosks can never be opened.
 
 The SMS webhook receives POST {"to": "+15552345678", "body": "..."} with
 "Authorization: Bearer TOKEN" when -sms-token-file (or SITECLOCK_SMS_TOKEN)
@@ -72,7 +81,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("say what to do: serve, company create, admin create, setup-code, demo or version")
+		return errors.New("say what to do: serve, company create, admin create, setup-code, photo open, demo or version")
 	}
 	switch args[0] {
 	case "serve":
@@ -86,6 +95,8 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return admin(args[1:], stdin, stdout, stderr)
 	case "setup-code":
 		return setupCode(args[1:], stdout, stderr)
+	case "photo":
+		return photo(args[1:], stdout, stderr)
 	case "demo":
 		return demo(ctx, args[1:], stdout, stderr)
 	case "version":

@@ -255,6 +255,11 @@ func status(args []string, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintf(w, "last sync:\t%s\n", st.LastSync.Local().Format(time.DateTime))
 	}
+	if k, ok := db.PhotoKey(); ok {
+		fmt.Fprintf(w, "photos:\tsealed to the company's photo key %s, %d waiting to upload\n", k.Fingerprint(), st.PhotosWaiting)
+	} else {
+		fmt.Fprintf(w, "photos:\tstored unsealed (no company photo key yet), %d waiting to upload\n", st.PhotosWaiting)
+	}
 	return nil
 }
 
@@ -398,6 +403,12 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
+	if _, ok := db.PhotoKey(); !ok && cfg.Camera.Driver != "none" {
+		// Said at every start: a kiosk without a back office keeps faces
+		// on its SD card in the clear.
+		log.Warn("no company photo key: photos are stored unsealed on this kiosk until it enrolls with a back office, "+
+			"or the office's photo-key.pub is copied into the state folder; they are sealed then", "state_dir", cfg.StateDir)
+	}
 	state, err := storedState(db)
 	if err != nil {
 		return err
