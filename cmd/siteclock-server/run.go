@@ -21,6 +21,7 @@ import (
 	"github.com/siteclock/siteclock/backoffice"
 	"github.com/siteclock/siteclock/firmware"
 	"github.com/siteclock/siteclock/sms"
+	"github.com/siteclock/siteclock/systemd"
 )
 
 const usage = `usage:
@@ -192,8 +193,10 @@ func loopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// newLogger logs text to stderr, or to the journal with each attribute a
+// field when systemd runs the server (systemd.NewLogHandler).
 func newLogger(stderr io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return slog.New(systemd.NewLogHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 func companyCreate(args []string, stdout, stderr io.Writer) error {
@@ -365,6 +368,15 @@ func listenAndServe(ctx context.Context, f *flags, store *backoffice.Store, log 
 	}
 	fmt.Fprintf(stdout, "admin web UI: %s\n", ui)
 	log.Info("serving", "addr", ln.Addr().String(), "tls", f.tlsCert != "", "data", store.Dir())
+	// systemd hears READY=1 now that the database is open and the server
+	// listens, and WATCHDOG=1 after each health check of the store, so a
+	// writer stuck on a dead disk gets the server restarted.
+	sd := &systemd.Notifier{Logger: log}
+	sd.Status(fmt.Sprintf("serving on %s://%s", scheme, ln.Addr()))
+	every, err := systemd.WatchdogInterval()
+	if err != nil {
+		log.Warn("no watchdog pings", "err", err)
+	}
 
 	pctx, stopPurge := context.WithCancel(ctx)
 	purged := make(chan struct{})
@@ -374,6 +386,12 @@ func listenAndServe(ctx context.Context, f *flags, store *backoffice.Store, log 
 	}()
 	// The store closes after this returns: the purge must be over.
 	defer func() { stopPurge(); <-purged }()
+	beat := make(chan struct{})
+	go func() {
+		defer close(beat)
+		sd.Heartbeat(pctx, every, store.Check)
+	}()
+	defer func() { stopPurge(); <-beat }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -382,6 +400,7 @@ func listenAndServe(ctx context.Context, f *flags, store *backoffice.Store, log 
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	sd.Stopping()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
