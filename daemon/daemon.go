@@ -123,6 +123,8 @@ type Kiosk struct {
 	camera   atomic.Value // punch.NoPhoto: the camera status, for CameraStatus
 	s        kiosk.State
 	results  chan kiosk.Event
+	camWant  atomic.Bool   // the camera should stream (CameraOn/CameraOff)
+	camKick  chan struct{} // wakes the camera worker
 	inFlight int // captures and enrolments whose answer is awaited
 	shown    kiosk.Screen
 	status   string  // the line Status was last called with
@@ -157,6 +159,10 @@ func (k *Kiosk) Run(ctx context.Context) error {
 	}
 	k.s = k.State
 	k.results = make(chan kiosk.Event, 4)
+	k.camKick = make(chan struct{}, 1)
+	if st, ok := k.Camera.(Streamer); ok {
+		go k.streamer(ctx, st)
+	}
 
 	k.reclaim()
 	k.noteTime()
@@ -232,6 +238,38 @@ func (k *Kiosk) Run(ctx context.Context) error {
 	}
 }
 
+// streamer starts and stops the camera's stream as the kiosk asks, off
+// the kiosk's loop, in order; requests that pile up while the camera is
+// slow are merged into the latest.
+func (k *Kiosk) streamer(ctx context.Context, st Streamer) {
+	streaming := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-k.camKick:
+		}
+		want := k.camWant.Load()
+		if want == streaming {
+			continue
+		}
+		var err error
+		if want {
+			err = st.Start(ctx)
+		} else {
+			err = st.Stop()
+		}
+		if err != nil {
+			k.Logger.Warn("camera start or stop failed", "streaming", want, "err", err)
+			// A failed start leaves nothing streaming; a failed stop is
+			// tried again with the next request.
+			streaming = !want && streaming
+			continue
+		}
+		streaming = want
+	}
+}
+
 // CameraStatus is the camera's status as the kiosk last saw it (for the
 // back office's device list); safe to call from any goroutine.
 func (k *Kiosk) CameraStatus() punch.NoPhoto {
@@ -271,17 +309,14 @@ func (k *Kiosk) do(ctx context.Context, f kiosk.Effect) []kiosk.Event {
 	case kiosk.Enroll:
 		k.inFlight++
 		go func() { k.results <- k.enroll(ctx, f) }()
-	case kiosk.CameraOn:
-		if st, ok := k.Camera.(Streamer); ok {
-			if err := st.Start(ctx); err != nil {
-				k.Logger.Warn("camera start failed", "err", err)
-			}
-		}
-	case kiosk.CameraOff:
-		if st, ok := k.Camera.(Streamer); ok {
-			if err := st.Stop(); err != nil {
-				k.Logger.Warn("camera stop failed", "err", err)
-			}
+	case kiosk.CameraOn, kiosk.CameraOff:
+		// The camera worker starts or stops it: a webcam takes from a
+		// fraction of a second to several (USB timeouts) to start, and
+		// the screen and keys must not wait for it.
+		k.camWant.Store(f == kiosk.Effect(kiosk.CameraOn{}))
+		select {
+		case k.camKick <- struct{}{}:
+		default:
 		}
 	case kiosk.Sound:
 		if k.Buzzer != nil {
