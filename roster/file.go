@@ -95,9 +95,15 @@ func Parse(r io.Reader) (*Roster, error) {
 		kdf.Salt = make([]byte, 16)
 		rand.Read(kdf.Salt)
 	}
-	if len(kdf.Salt) < 8 || kdf.Iterations < MinIterations {
-		// Reported by New; checked here first so the hashing below is safe.
-		return New(p.doc.Version, kdf, Settings{}, nil, nil)
+	if len(kdf.Salt) < 8 || kdf.Iterations < MinIterations || kdf.Iterations > MaxIterations {
+		// New says what is wrong; checked here first so the hashing below
+		// is safe, and pointed at its line like every other error.
+		_, err := New(p.doc.Version, kdf, Settings{}, nil, nil)
+		key := "pin_iterations"
+		if len(kdf.Salt) < 8 {
+			key = "pin_salt"
+		}
+		return nil, &Error{p.keyLines[key], key, errors.New(strings.TrimPrefix(err.Error(), "roster: "))}
 	}
 	fs := p.settings
 	s := Settings{
@@ -165,6 +171,8 @@ type parser struct {
 }
 
 func (p *parser) line(off int64) int {
+	// A syntax error in the first byte comes as offset -1 (see errAt).
+	off = max(0, min(off, int64(len(p.data))))
 	// Skip the separators the decoder has not consumed yet, so the line is
 	// the one where the next value starts.
 	for off < int64(len(p.data)) && bytes.IndexByte([]byte(" \t\r\n,:"), p.data[off]) >= 0 {

@@ -105,6 +105,11 @@ const MinIterations = 1000
 // Raspberry Pi 3.
 const DefaultIterations = 20000
 
+// MaxIterations is the most PBKDF2 iterations a roster may ask for, about
+// a second a PIN on a Raspberry Pi 3: more, and every PIN typed (and the
+// loading of a roster with PINs in the clear) would freeze the kiosk.
+const MaxIterations = 1_000_000
+
 // HashPIN derives the stored hash of pin.
 func HashPIN(k KDF, pin string) []byte {
 	h, err := pbkdf2.Key(sha256.New, pin, k.Salt, k.Iterations, 32)
@@ -180,6 +185,9 @@ func build(version string, kdf KDF, s Settings, roles []Role, emps []Employee, r
 	}
 	if kdf.Iterations < MinIterations {
 		return nil, fmt.Errorf("roster: PIN hash iterations %d below the minimum %d", kdf.Iterations, MinIterations)
+	}
+	if kdf.Iterations > MaxIterations {
+		return nil, fmt.Errorf("roster: PIN hash iterations %d above the maximum %d", kdf.Iterations, MaxIterations)
 	}
 	s, err := s.withDefaults()
 	if err != nil {
