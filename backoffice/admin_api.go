@@ -186,6 +186,49 @@ type deviceJSON struct {
 	DisabledAt     *time.Time `json:"disabled_at"`
 	DisabledBy     string     `json:"disabled_by"`
 	GoodbyeAt      *time.Time `json:"goodbye_at"`
+	// PunchChain is what the office found checking the device's signed
+	// punches (integrity.go).
+	PunchChain *chainJSON `json:"punch_chain"`
+}
+
+type chainJSON struct {
+	Signed       bool               `json:"signed"` // the device has sent signed punches
+	OK           bool               `json:"ok"`     // nothing found wrong
+	UnsignedLate int                `json:"unsigned_after_signed"`
+	Problems     []chainProblemJSON `json:"problems"`
+}
+
+type chainProblemJSON struct {
+	Kind        string    `json:"kind"` // gap, bad_signature, broken_link, replay, edit
+	ChainID     string    `json:"chain_id"`
+	Seq         int64     `json:"seq"`
+	PunchID     string    `json:"punch_id"`
+	Received    time.Time `json:"received_at"`
+	MissingFrom int64     `json:"missing_from,omitempty"` // gap: the missing sequence numbers (from 0: the start of the chain)
+	MissingTo   int64     `json:"missing_to,omitempty"`
+	Text        string    `json:"text"`
+}
+
+// chainToJSON is a device's chain report for the API.
+func chainToJSON(r ChainReport, loc *time.Location) *chainJSON {
+	j := &chainJSON{Signed: r.Signed, OK: r.OK(), UnsignedLate: r.UnsignedLate, Problems: []chainProblemJSON{}}
+	for _, p := range r.Problems {
+		j.Problems = append(j.Problems, chainProblemJSON{Kind: p.Kind, ChainID: p.ChainID, Seq: p.Seq, PunchID: p.PunchID,
+			Received: p.Received.In(loc), MissingFrom: p.MissingFrom, MissingTo: p.MissingTo, Text: p.Words()})
+	}
+	return j
+}
+
+// withChain adds each device's chain report to its JSON.
+func (o *Office) withChain(js []deviceJSON, loc *time.Location) error {
+	for i := range js {
+		r, err := o.store.ChainReport(js[i].ID)
+		if err != nil {
+			return err
+		}
+		js[i].PunchChain = chainToJSON(r, loc)
+	}
+	return nil
 }
 
 func deviceToJSON(d Device, current string, loc *time.Location) deviceJSON {
@@ -219,6 +262,10 @@ func (o *Office) apiDevices(w http.ResponseWriter, r *http.Request, _ Admin) {
 	for _, d := range ds {
 		out = append(out, deviceToJSON(d, cur, loc))
 	}
+	if err := o.withChain(out, loc); err != nil {
+		o.apiFail(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, struct {
 		RosterVersion string       `json:"roster_version"`
 		Devices       []deviceJSON `json:"devices"`
@@ -240,7 +287,12 @@ func (o *Office) writeDevice(w http.ResponseWriter, r *http.Request, id string) 
 		o.apiFail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, deviceToJSON(d, cur, o.zone()))
+	js := []deviceJSON{deviceToJSON(d, cur, o.zone())}
+	if err := o.withChain(js, o.zone()); err != nil {
+		o.apiFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, js[0])
 }
 
 func (o *Office) apiDisableDevice(w http.ResponseWriter, r *http.Request, a Admin) {
@@ -530,6 +582,27 @@ type punchJSON struct {
 	NoPhoto        string     `json:"no_photo"`
 	Note           string     `json:"note"`
 	ClockedBy      *refJSON   `json:"clocked_by"`
+	// How far at can be trusted: the server's time by the kiosk's boot
+	// clock (time_verified), or the kiosk's own clock, unverified.
+	DeviceAt     time.Time     `json:"device_at"`
+	TimeVerified bool          `json:"time_verified"`
+	TimeNote     string        `json:"time_note"`
+	Clock        clockJSON     `json:"clock"`
+	Integrity    integrityJSON `json:"integrity"`
+}
+
+type clockJSON struct {
+	Synced   bool `json:"synced"`   // the kiosk's kernel had its clock synchronised
+	Anchored bool `json:"anchored"` // the kiosk had heard the server's time during that boot
+	Behind   bool `json:"behind"`   // the kiosk's clock read earlier than a time it had recorded before
+}
+
+type integrityJSON struct {
+	Status      string `json:"status"`
+	Problem     bool   `json:"problem"`
+	Text        string `json:"text"`
+	MissingFrom int64  `json:"missing_from,omitempty"`
+	MissingTo   int64  `json:"missing_to,omitempty"`
 }
 
 type photoJSON struct {
@@ -545,6 +618,9 @@ type pairJSON struct {
 	Seconds float64    `json:"seconds"`
 	Problem string     `json:"problem"`
 	Open    bool       `json:"open"`
+	// TimeVerified is false when the hours rest on a punch whose time the
+	// office could not check (time_verified false on the punch).
+	TimeVerified bool `json:"time_verified"`
 }
 
 type dayJSON struct {
@@ -568,7 +644,11 @@ func punchToJSON(p *punchCard) *punchJSON {
 		return nil
 	}
 	j := &punchJSON{ID: p.ID, Direction: string(p.Direction), At: p.At, DeviceID: p.DeviceID, DeviceNickname: p.DeviceName,
-		NoPhoto: string(p.NoPhoto), Note: p.Note}
+		NoPhoto: string(p.NoPhoto), Note: p.Note,
+		DeviceAt: p.DeviceAt, TimeVerified: p.TimeVerified, TimeNote: timeWords(p),
+		Clock: clockJSON{Synced: p.Clock.Synced, Anchored: p.Clock.Anchored, Behind: p.Clock.Behind},
+		Integrity: integrityJSON{Status: p.Integrity.Status, Problem: p.Integrity.Problem(), Text: p.Integrity.Words(),
+			MissingFrom: p.Integrity.MissingFrom, MissingTo: p.Integrity.MissingTo}}
 	if p.PhotoSHA256 != "" {
 		j.Photo = &photoJSON{SHA256: p.PhotoSHA256, State: p.PhotoState}
 		if p.PhotoState == photoShown {
@@ -588,7 +668,7 @@ func timecardToJSON(c weekCard) timecardJSON {
 		dj := dayJSON{Date: d.Date.Format(time.DateOnly), Hours: timecard.FormatHours(d.Total), Seconds: d.Total.Seconds(), Pairs: []pairJSON{}}
 		for _, p := range d.Pairs {
 			dj.Pairs = append(dj.Pairs, pairJSON{In: punchToJSON(p.In), Out: punchToJSON(p.Out), Hours: timecard.FormatHours(p.Hours),
-				Seconds: p.Hours.Seconds(), Problem: p.Problem, Open: p.Open})
+				Seconds: p.Hours.Seconds(), Problem: p.Problem, Open: p.Open, TimeVerified: !p.Unverified})
 		}
 		j.Days = append(j.Days, dj)
 	}

@@ -42,6 +42,9 @@ type pairCard struct {
 	Hours   time.Duration
 	Problem string
 	Open    bool // a shift still in progress
+	// Unverified: the hours rest on a time the office could not check
+	// against its own (timecard.Pair.TimeUnverified).
+	Unverified bool
 }
 
 // Photo states of a punch.
@@ -55,7 +58,11 @@ const (
 type punchCard struct {
 	ID            string
 	Direction     punch.Direction
-	At            time.Time // in the company's zone
+	At            time.Time // in the company's zone: the trusted time, or the kiosk's when unverified
+	DeviceAt      time.Time // the kiosk's own clock, in the company's zone
+	TimeVerified  bool      // At is the server's time by the kiosk's boot clock
+	Clock         punch.Clock
+	Integrity     Integrity
 	DeviceID      string
 	DeviceName    string
 	PhotoSHA256   string
@@ -111,7 +118,8 @@ func (o *Office) timecard(ctx context.Context, empID string, day time.Time) (wee
 	tps := make([]timecard.Punch, len(ps))
 	for i, p := range ps {
 		byID[p.ID] = p
-		tps[i] = timecard.Punch{ID: p.ID, Direction: p.Direction, At: p.At, PhotoSHA256: p.PhotoSHA256, NoPhoto: p.NoPhoto, ClockedBy: names[p.ClockedBy]}
+		tps[i] = timecard.Punch{ID: p.ID, Direction: p.Direction, At: p.Time(), PhotoSHA256: p.PhotoSHA256, NoPhoto: p.NoPhoto,
+			ClockedBy: names[p.ClockedBy], TimeUnverified: !p.TimeVerified()}
 		if p.ClockedBy != "" && tps[i].ClockedBy == "" {
 			tps[i].ClockedBy = "an unknown foreman"
 		}
@@ -122,7 +130,8 @@ func (o *Office) timecard(ctx context.Context, empID string, day time.Time) (wee
 		}
 		p := byID[tp.ID]
 		pc := &punchCard{
-			ID: p.ID, Direction: p.Direction, At: p.At.In(loc), DeviceID: p.DeviceID, DeviceName: devices[p.DeviceID],
+			ID: p.ID, Direction: p.Direction, At: p.Time().In(loc), DeviceAt: p.At.In(loc), TimeVerified: p.TimeVerified(),
+			Clock: p.Clock, Integrity: p.Integrity, DeviceID: p.DeviceID, DeviceName: devices[p.DeviceID],
 			PhotoSHA256: p.PhotoSHA256, NoPhoto: p.NoPhoto, ClockedByID: p.ClockedBy, ClockedByName: tp.ClockedBy,
 		}
 		switch {
@@ -157,11 +166,30 @@ func (o *Office) timecard(ctx context.Context, empID string, day time.Time) (wee
 			}
 			c.Days[i].Total = d.Total
 			for _, pr := range d.Pairs {
-				c.Days[i].Pairs = append(c.Days[i].Pairs, pairCard{In: card(pr.In), Out: card(pr.Out), Hours: pr.Hours, Problem: pr.Problem, Open: pr.Open()})
+				c.Days[i].Pairs = append(c.Days[i].Pairs, pairCard{In: card(pr.In), Out: card(pr.Out), Hours: pr.Hours, Problem: pr.Problem, Open: pr.Open(),
+					Unverified: pr.TimeUnverified()})
 			}
 		}
 	}
 	return c, nil
+}
+
+// timeWords says in words how far a punch's time can be trusted, for the
+// timecard: "" when it is the server's time and the kiosk's clock agreed
+// with it.
+func timeWords(p *punchCard) string {
+	const near = time.Minute
+	switch {
+	case !p.TimeVerified && p.Clock.Behind:
+		return "time unverified: the kiosk's clock had gone backwards, and the kiosk did not reach the office before it restarted"
+	case !p.TimeVerified && p.Clock.Synced:
+		return "time unverified: the kiosk did not reach the office before it restarted (its clock said it was synchronised)"
+	case !p.TimeVerified:
+		return "time unverified: the kiosk's own clock, which the office could not check (the kiosk did not reach it before it restarted)"
+	case p.DeviceAt.Sub(p.At) > near || p.At.Sub(p.DeviceAt) > near:
+		return "time from the office's clock; the kiosk's clock said " + p.DeviceAt.Format("Mon Jan 2 2006 3:04:05 PM")
+	}
+	return ""
 }
 
 // noPhotoWords says in words why a punch has no photo.

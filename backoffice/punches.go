@@ -35,12 +35,41 @@ type Punch struct {
 	// The photo as the back office has it: zero until it arrives.
 	PhotoReceivedAt time.Time
 	PhotoDeletedAt  time.Time // removed under the retention rule
+
+	// Clock is what the kiosk knew of its clock at the punch. TrustedAt
+	// is the server's time for the punch, from its boot's clock anchor
+	// and the boot clock (integrity.go); zero when the boot never had an
+	// anchor: the punch's time is then the device's, unverified.
+	Clock     punch.Clock
+	TrustedAt time.Time
+
+	// Integrity is what the office can tell of the punch's signature and
+	// of its place in the kiosk's chain (integrity.go); ChainID and Hash
+	// (nil for an unsigned punch) place it there.
+	Integrity Integrity
+	ChainID   string
+	Hash      []byte
 }
+
+// Time is when the punch happened as far as the office can tell: the
+// trusted time, shown in the device's zone offset, or the device's own
+// time when there is none.
+func (p Punch) Time() time.Time {
+	if p.TrustedAt.IsZero() {
+		return p.At
+	}
+	return p.TrustedAt.In(p.At.Location())
+}
+
+// TimeVerified reports whether the punch's time was checked against the
+// server's (it has a trusted time).
+func (p Punch) TimeVerified() bool { return !p.TrustedAt.IsZero() }
 
 // insertPunchSQL stores one accepted punch unless its ID is stored already.
 const insertPunchSQL = `INSERT INTO punches (id, device_id, seq, employee_id, employee_number, direction,
-	at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo_sha256, no_photo, received_at_ns, roster_version)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+	at_ns, at_offset, boot_time_ns, boot_id, clocked_by, photo_sha256, no_photo, received_at_ns, roster_version,
+	clock_synced, clock_anchored, clock_behind, trusted_at_ns, chain_id, hash, unsigned_late)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 
 // Reasons a punch is rejected, for the kiosk's person and the office.
 const (
@@ -117,7 +146,7 @@ func checkPunch(p protocol.Punch) string {
 			return ReasonBadRosterVersion
 		}
 	}
-	for _, f := range []string{p.EmployeeID, p.EmployeeNumber, p.BootID, p.ClockedBy} {
+	for _, f := range []string{p.EmployeeID, p.EmployeeNumber, p.BootID, p.ClockedBy, p.ChainID} {
 		if validText("", f, false) != nil {
 			return ReasonBadText
 		}
@@ -143,6 +172,10 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 	pre := make([]string, len(ps))
 	for i, p := range ps {
 		pre[i] = checkPunch(p)
+	}
+	checks, cerr := s.checkSignatures(deviceID, ps)
+	if cerr != nil {
+		return nil, cerr
 	}
 	var results []protocol.PunchResult
 	var accepted, rejected int
@@ -209,6 +242,7 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 			haveLast bool
 			inBatch  = make(map[string]protocol.Punch, len(ps))
 		)
+		trust := &batchTrust{tx: tx, deviceID: deviceID, anchors: map[string]bootAnchors{}}
 		reject := func(r *protocol.PunchResult, p protocol.Punch, reason string) error {
 			r.Status, r.Reason = protocol.Rejected, reason
 			rejected++
@@ -220,6 +254,13 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 			r.ID = p.ID
 			reason := pre[i]
 			hasID := reason != ReasonMissingID && reason != ReasonBadID
+			// Every signed punch is evidence, accepted or not, and an
+			// edited copy most of all.
+			if hasID && checks[i].signed && p.Seq >= 1 && reason != ReasonBadText {
+				if err := recordChain(tx, deviceID, p, checks[i], now); err != nil {
+					return err
+				}
+			}
 			if hasID {
 				// The same punch twice in one batch: the first copy has
 				// its answer, the second is a duplicate of it.
@@ -291,10 +332,24 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 				}
 				continue
 			}
+			trusted, err := trust.at(p)
+			if err != nil {
+				return err
+			}
+			var (
+				chainID string
+				hash    []byte
+				late    bool
+			)
+			if checks[i].signed {
+				chainID, hash = p.ChainID, checks[i].hash
+			} else if late, err = trust.signedBefore(); err != nil {
+				return err
+			}
 			atNS, off := encodeTime(p.At)
 			res, err := insert.Exec(p.ID, deviceID, p.Seq, p.EmployeeID, p.EmployeeNumber, string(p.Direction),
 				atNS, off, p.BootTimeNS, p.BootID, p.ClockedBy, p.PhotoSHA256, string(p.NoPhoto), now.UnixNano(),
-				p.RosterVersion)
+				p.RosterVersion, p.ClockSynced, p.ClockAnchored, p.ClockBehind, trusted, chainID, hash, late)
 			if err != nil {
 				return fmt.Errorf("punch %s: %w", p.ID, err)
 			}
@@ -480,9 +535,19 @@ func (s *Store) RejectedPunches() ([]RejectedPunch, error) {
 
 const punchColumns = `p.id, p.device_id, p.seq, p.employee_id, p.employee_number, p.direction, p.at_ns, p.at_offset,
 	p.boot_time_ns, p.boot_id, p.clocked_by, p.photo_sha256, p.no_photo, p.received_at_ns,
-	ph.received_at_ns, ph.deleted_at_ns, p.roster_version`
+	ph.received_at_ns, ph.deleted_at_ns, p.roster_version,
+	p.clock_synced, p.clock_anchored, p.clock_behind, p.trusted_at_ns, p.chain_id, p.hash, p.unsigned_late,
+	c.sig_ok, c.link, c.conflict,
+	CASE WHEN c.seq IS NULL THEN 0 ELSE (SELECT count(*) FROM punch_chain c2
+		WHERE c2.device_id = c.device_id AND c2.chain_id = c.chain_id AND c2.seq = c.seq) END`
 
-const punchFrom = ` FROM punches p LEFT JOIN photos ph ON ph.sha256 = p.photo_sha256 AND p.photo_sha256 <> ''`
+const punchFrom = ` FROM punches p LEFT JOIN photos ph ON ph.sha256 = p.photo_sha256 AND p.photo_sha256 <> ''
+	LEFT JOIN punch_chain c ON p.hash IS NOT NULL AND c.device_id = p.device_id AND c.chain_id = p.chain_id
+		AND c.seq = p.seq AND c.hash = p.hash`
+
+// punchTime is when a punch happened as far as the office can tell, in
+// SQL: the trusted time, else the device's (an index has it too).
+const punchTime = `coalesce(p.trusted_at_ns, p.at_ns)`
 
 func scanPunch(sc interface{ Scan(...any) error }) (Punch, error) {
 	var (
@@ -492,11 +557,24 @@ func scanPunch(sc interface{ Scan(...any) error }) (Punch, error) {
 		off                int
 		photoAt, photoGone sql.NullInt64
 	)
+	var (
+		trusted        sql.NullInt64
+		late           bool
+		sigOK          sql.NullBool
+		link, conflict sql.NullString
+		claimants      int
+	)
 	err := sc.Scan(&p.ID, &p.DeviceID, &p.Seq, &p.EmployeeID, &p.EmployeeNumber, &dir, &atNS, &off,
-		&boot, &p.BootID, &p.ClockedBy, &p.PhotoSHA256, &no, &recv, &photoAt, &photoGone, &p.RosterVersion)
+		&boot, &p.BootID, &p.ClockedBy, &p.PhotoSHA256, &no, &recv, &photoAt, &photoGone, &p.RosterVersion,
+		&p.Clock.Synced, &p.Clock.Anchored, &p.Clock.Behind, &trusted, &p.ChainID, &p.Hash, &late,
+		&sigOK, &link, &conflict, &claimants)
 	if err != nil {
 		return Punch{}, err
 	}
+	if trusted.Valid {
+		p.TrustedAt = time.Unix(0, trusted.Int64)
+	}
+	p.Integrity.Status = integrityOf(sigOK.Valid, sigOK.Bool, link.String, conflict.String, claimants, late)
 	p.Direction, p.NoPhoto = punch.Direction(dir), punch.NoPhoto(no)
 	p.At = decodeTime(atNS, off)
 	p.BootTime = time.Duration(boot)
@@ -511,6 +589,11 @@ func (s *Store) Punch(id string) (Punch, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return Punch{}, errorf(ErrNotFound, "backoffice: no punch %s", id)
 	}
+	if err == nil {
+		ps := []Punch{p}
+		err = s.fillGaps(ps)
+		p = ps[0]
+	}
 	if err != nil {
 		return Punch{}, s.wrap("read punch "+id, err)
 	}
@@ -521,11 +604,12 @@ func (s *Store) Punch(id string) (Punch, error) {
 type PunchFilter struct {
 	EmployeeID string
 	DeviceID   string
-	From, To   time.Time // From <= At < To
+	From, To   time.Time // From <= Time() < To: by the trusted time where there is one
 	Limit      int       // 0: no limit
 }
 
-// Punches returns the accepted punches that f selects, by time.
+// Punches returns the accepted punches that f selects, by Time (the
+// trusted time where there is one), then device and sequence number.
 func (s *Store) Punches(f PunchFilter) ([]Punch, error) {
 	var (
 		where []string
@@ -538,10 +622,10 @@ func (s *Store) Punches(f PunchFilter) ([]Punch, error) {
 		where, args = append(where, "p.device_id = ?"), append(args, f.DeviceID)
 	}
 	if !f.From.IsZero() {
-		where, args = append(where, "p.at_ns >= ?"), append(args, f.From.UnixNano())
+		where, args = append(where, punchTime+" >= ?"), append(args, f.From.UnixNano())
 	}
 	if !f.To.IsZero() {
-		where, args = append(where, "p.at_ns < ?"), append(args, f.To.UnixNano())
+		where, args = append(where, punchTime+" < ?"), append(args, f.To.UnixNano())
 	}
 	q := `SELECT ` + punchColumns + punchFrom
 	if len(where) > 0 {
@@ -551,7 +635,7 @@ func (s *Store) Punches(f PunchFilter) ([]Punch, error) {
 	if limit <= 0 {
 		limit = -1
 	}
-	q += " ORDER BY p.at_ns, p.device_id, p.seq LIMIT ?"
+	q += " ORDER BY " + punchTime + ", p.device_id, p.seq LIMIT ?"
 	args = append(args, limit)
 	rows, err := s.r.QueryContext(context.Background(), q, args...)
 	if err != nil {
@@ -567,6 +651,9 @@ func (s *Store) Punches(f PunchFilter) ([]Punch, error) {
 		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {
+		return nil, s.wrap("list punches", err)
+	}
+	if err := s.fillGaps(out); err != nil {
 		return nil, s.wrap("list punches", err)
 	}
 	return out, nil

@@ -209,4 +209,59 @@ INSERT INTO clock_for_grants (employee_id, from_version)
 	SELECT e.id, c.roster_version FROM employees e JOIN roles r ON r.id = e.role_id, company c
 	WHERE e.active = 1 AND r.clock_for = 1;
 `,
+	// 4: time you can trust and the signed punch chain (integrity.go).
+	//
+	// A punch keeps what the kiosk knew of its clock, and the trusted
+	// time: the server's time at the boot's clock anchor plus the boot
+	// clock's time since (NULL while its boot has no anchor: "time
+	// unverified"). Timecards select and order punches by the trusted
+	// time where there is one. A clock anchor keeps its boot's first
+	// pairing beside the latest; when a boot's first anchor is written,
+	// a trigger gives its punches that arrived before it their trusted
+	// time (punches normally arrive after a check-in of their boot, but
+	// check-ins are written a moment later, in batches).
+	//
+	// punch_chain holds every signed punch received, accepted or not: the
+	// evidence the Devices page and the timecard show (integrity.go).
+	`
+ALTER TABLE punches ADD COLUMN clock_synced INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE punches ADD COLUMN clock_anchored INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE punches ADD COLUMN clock_behind INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE punches ADD COLUMN trusted_at_ns INTEGER;               -- NULL: time unverified
+ALTER TABLE punches ADD COLUMN chain_id TEXT NOT NULL DEFAULT '';   -- '' with hash NULL: unsigned
+ALTER TABLE punches ADD COLUMN hash BLOB;                           -- SHA-256 of its signed message
+ALTER TABLE punches ADD COLUMN unsigned_late INTEGER NOT NULL DEFAULT 0; -- unsigned, after the device had sent signed punches
+CREATE INDEX punches_employee_time ON punches (employee_id, coalesce(trusted_at_ns, at_ns));
+CREATE INDEX punches_unverified ON punches (device_id, boot_id) WHERE trusted_at_ns IS NULL;
+CREATE INDEX punches_unsigned_late ON punches (device_id) WHERE unsigned_late = 1;
+
+ALTER TABLE clock_anchors ADD COLUMN first_server_time_ns INTEGER;
+ALTER TABLE clock_anchors ADD COLUMN first_boot_time_ns INTEGER;
+UPDATE clock_anchors SET first_server_time_ns = server_time_ns, first_boot_time_ns = boot_time_ns;
+UPDATE punches SET trusted_at_ns = (SELECT a.server_time_ns + (punches.boot_time_ns - a.boot_time_ns)
+	FROM clock_anchors a WHERE a.device_id = punches.device_id AND a.boot_id = punches.boot_id);
+CREATE TRIGGER clock_anchors_first AFTER INSERT ON clock_anchors BEGIN
+	UPDATE clock_anchors SET first_server_time_ns = NEW.server_time_ns, first_boot_time_ns = NEW.boot_time_ns
+		WHERE device_id = NEW.device_id AND boot_id = NEW.boot_id;
+	UPDATE punches SET trusted_at_ns = NEW.server_time_ns + (boot_time_ns - NEW.boot_time_ns)
+		WHERE device_id = NEW.device_id AND boot_id = NEW.boot_id AND trusted_at_ns IS NULL;
+END;
+
+CREATE TABLE punch_chain (
+	device_id      TEXT    NOT NULL REFERENCES devices (id),
+	chain_id       TEXT    NOT NULL,
+	seq            INTEGER NOT NULL,
+	hash           BLOB    NOT NULL CHECK (length(hash) = 32),
+	punch_id       TEXT    NOT NULL,
+	prev_hash      BLOB    NOT NULL, -- as the punch claims; empty for the first of its chain
+	signature      BLOB    NOT NULL,
+	sig_ok         INTEGER NOT NULL CHECK (sig_ok IN (0, 1)),
+	link           TEXT    NOT NULL CHECK (link IN ('ok', 'start', 'gap', 'broken')),
+	conflict       TEXT    NOT NULL CHECK (conflict IN ('', 'replay', 'edit')), -- another punch had this seq first
+	received_at_ns INTEGER NOT NULL,
+	PRIMARY KEY (device_id, chain_id, seq, hash)
+) WITHOUT ROWID;
+CREATE INDEX punch_chain_problems ON punch_chain (device_id)
+	WHERE sig_ok = 0 OR link IN ('gap', 'broken') OR conflict <> '';
+`,
 }

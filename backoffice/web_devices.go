@@ -39,6 +39,38 @@ type deviceRow struct {
 	CameraOK                                         bool
 	DisabledAt, DisabledBy                           string
 	Goodbye                                          string // when it sent its last transmission
+	// The check of its signed punches (integrity.go): a short verdict,
+	// and a line for each problem found.
+	Chain      string
+	ChainOK    bool
+	ChainLines []string
+}
+
+// maxChainLines is how many problems a device's row lists; the API lists
+// them all.
+const maxChainLines = 5
+
+// chainCells says what was found in a device's signed punches.
+func chainCells(row *deviceRow, r ChainReport) {
+	switch {
+	case !r.Signed && r.UnsignedLate == 0:
+		row.Chain, row.ChainOK = "no signed punches yet", true
+	case r.OK():
+		row.Chain, row.ChainOK = "verified", true
+	default:
+		n := len(r.Problems) + r.UnsignedLate
+		row.Chain = fmt.Sprintf("%d problem%s", n, map[bool]string{true: "", false: "s"}[n == 1])
+	}
+	if r.UnsignedLate > 0 {
+		row.ChainLines = append(row.ChainLines, fmt.Sprintf("%d unsigned after signed ones", r.UnsignedLate))
+	}
+	for i, p := range r.Problems {
+		if i == maxChainLines {
+			row.ChainLines = append(row.ChainLines, fmt.Sprintf("and %d more (see the admin API)", len(r.Problems)-i))
+			break
+		}
+		row.ChainLines = append(row.ChainLines, p.Words())
+	}
 }
 
 func (o *Office) deviceRow(d Device, current string, now time.Time, loc *time.Location) deviceRow {
@@ -87,6 +119,11 @@ func (o *Office) devicesView() (devicesView, error) {
 	}
 	for _, d := range ds {
 		row := o.deviceRow(d, c.RosterVersion, now, loc)
+		r, err := o.store.ChainReport(d.ID)
+		if err != nil {
+			return devicesView{}, err
+		}
+		chainCells(&row, r)
 		if d.Disabled() {
 			v.Disabled = append(v.Disabled, row)
 		} else {

@@ -220,13 +220,32 @@ type punchRow struct {
 	PhotoURL, Alt          string
 	Note                   string
 	ClockedBy              string
+	Unverified             bool   // the time is the kiosk's, unchecked
+	TimeNote               string // how far the time can be trusted, when it is worth saying
+	Integrity              string // a short label when the punch is unsigned or something is wrong with it
+	IntegrityNote          string
+	IntegrityProblem       bool
+}
+
+// integrityLabels are the timecard's short labels for integrity statuses
+// (none for a verified punch).
+var integrityLabels = map[string]string{
+	IntegrityUnsigned:     "unsigned",
+	IntegrityUnsignedLate: "unsigned",
+	IntegrityBadSignature: "signature broken",
+	IntegrityBrokenLink:   "out of sequence",
+	IntegrityGap:          "punches missing before",
+	IntegrityReplay:       "replayed",
+	IntegrityContested:    "contested",
 }
 
 func punchRowOf(p *punchCard, name string) *punchRow {
 	if p == nil {
 		return nil
 	}
-	pr := &punchRow{Time: timeOfDay(p.At), Direction: strings.ToUpper(string(p.Direction)), Where: p.DeviceName, Note: p.Note, ClockedBy: p.ClockedByName}
+	pr := &punchRow{Time: timeOfDay(p.At), Direction: strings.ToUpper(string(p.Direction)), Where: p.DeviceName, Note: p.Note, ClockedBy: p.ClockedByName,
+		Unverified: !p.TimeVerified, TimeNote: timeWords(p),
+		Integrity: integrityLabels[p.Integrity.Status], IntegrityNote: p.Integrity.Words(), IntegrityProblem: p.Integrity.Problem()}
 	if p.PhotoState == photoShown {
 		pr.PhotoURL = "/photos/" + p.PhotoSHA256
 		pr.Alt = fmt.Sprintf("FaceFront photo of %s, %s %s", name, pr.Direction, p.At.Format("Mon Jan 2 3:04 PM"))

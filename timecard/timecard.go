@@ -28,6 +28,11 @@ type Punch struct {
 	PhotoSHA256 string        // "" when none
 	NoPhoto     punch.NoPhoto // why there is no photo
 	ClockedBy   string        // name of the foreman who recorded it with Clock For; "" for a self punch
+	// TimeUnverified: At is the kiosk's own clock, which the back office
+	// could not check against its time (the kiosk never reached it during
+	// the boot the punch was made in). A Pi without a battery-backed
+	// clock may be hours or years off then.
+	TimeUnverified bool
 }
 
 // Pair is an IN and the OUT that ends it.
@@ -35,6 +40,13 @@ type Pair struct {
 	In, Out *Punch        // either may be nil: an IN with no OUT yet (open, or missing), an OUT with no IN
 	Hours   time.Duration // Out.At - In.At when both exist; 0 otherwise
 	Problem string        // "" or a short English note a manager acts on: "missing OUT", "OUT without IN", "over 24 hours"
+}
+
+// TimeUnverified reports whether the pair's hours rest on a time the back
+// office could not verify (either punch's); such hours are counted like
+// any other, flagged for a manager to check.
+func (p Pair) TimeUnverified() bool {
+	return p.In != nil && p.In.TimeUnverified || p.Out != nil && p.Out.TimeUnverified
 }
 
 // Open reports whether p is a shift still in progress (shown as "still IN"):
