@@ -9,7 +9,7 @@ LDFLAGS := -X github.com/siteclock/siteclock/firmware.Version=$(VERSION)
 TEST_TIMEOUT ?= 20m
 
 .PHONY: help deps build run run-offline test test-quick bench vet clean
-.PHONY: pi test-arm
+.PHONY: pi test-arm deb test-deb
 # Debian packages for the Pi builds and their tests under qemu-user (COMMAND:PACKAGE or /FILE:PACKAGE).
 PI_DEPS := aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu arm-linux-gnueabihf-gcc:gcc-arm-linux-gnueabihf \
 	/usr/aarch64-linux-gnu/lib/libc.a:libc6-dev-arm64-cross /usr/arm-linux-gnueabihf/lib/libc.a:libc6-dev-armhf-cross \
@@ -35,8 +35,8 @@ vet: deps
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-test: deps vet ## run every test, the slow suites too (the browser tests need chromium: installed when root)
-	@scripts/deps.sh chromium:chromium
+test: deps vet test-deb ## run every test, the slow suites too (the browser tests need chromium: installed when root)
+	@scripts/deps.sh chromium:chromium systemd-analyze:systemd
 	SITECLOCK_ARTIFACTS=$(CURDIR)/out/screenshots go test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 test-quick: deps ## the fast tests for the inner loop
@@ -55,3 +55,10 @@ pi: deps ## cross-build both programs for the Raspberry Pi (arm64, armv7; static
 test-arm: deps ## the kiosk's tests as arm64 and armv7 binaries under qemu-user (which and why: scripts/test-arm.sh)
 	@scripts/deps.sh $(PI_DEPS)
 	scripts/test-arm.sh
+
+deb: pi ## Debian packages of both programs for amd64, arm64 and armhf into out/deb/ (scripts/deb.sh)
+	VERSION='$(VERSION)' LDFLAGS='$(LDFLAGS)' scripts/deb.sh
+
+test-deb: deps ## install the amd64 packages with dpkg (as root), check them, remove and purge them; lintian
+	@scripts/deps.sh file:file lintian:lintian systemd-analyze:systemd
+	export VERSION='$(VERSION)' LDFLAGS='$(LDFLAGS)'; scripts/deb.sh amd64 && scripts/test-deb.sh
