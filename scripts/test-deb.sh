@@ -17,6 +17,10 @@ cd "$(dirname "$0")/.."
 fail() { echo "test-deb: FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "it installs packages with dpkg: run it as root (CI does), or skip it with make test-quick"
 [ "$(dpkg --print-architecture)" = amd64 ] || fail "this machine is $(dpkg --print-architecture); the test installs the amd64 packages"
+# One at a time on a machine: two runs would install and purge each other's
+# packages (and dpkg refuses to run twice at once).
+exec 9>/run/lock/siteclock-test-deb.lock
+flock 9
 pkgs=(siteclockd siteclock-server)
 for p in "${pkgs[@]}"; do
   if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q ' installed$'; then
