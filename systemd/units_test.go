@@ -219,6 +219,16 @@ func TestUnitsContract(t *testing.T) {
 	if want := "char-video4linux rw char-gpiochip rw char-i2c rw char-input r /dev/fb0 rw /dev/tty0 rw"; devices != want {
 		t.Errorf("siteclockd: DeviceAllow %q, want %q", devices, want)
 	}
+	// adjtimex() stays allowed, last: the kiosk reads whether the clock is
+	// synchronised with it for every punch, and ~@privileged (or
+	// ProtectClock=) would make it fail, every punch then saying "not
+	// synchronised".
+	if got := strings.Join(s["Service.SystemCallFilter"], " "); got != "@system-service ~@privileged @resources adjtimex" {
+		t.Errorf("siteclockd: SystemCallFilter %q, want @system-service, then ~@privileged @resources, then adjtimex", got)
+	}
+	if len(s["Service.ProtectClock"]) != 0 {
+		t.Error("siteclockd: ProtectClock= forbids adjtimex()")
+	}
 	for _, g := range []string{"video", "gpio", "i2c", "input", "tty"} {
 		if !slices.Contains(s["Service.SupplementaryGroups"], g) {
 			t.Errorf("siteclockd: SupplementaryGroups %q lacks %s", s["Service.SupplementaryGroups"], g)
