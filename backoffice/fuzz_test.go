@@ -50,9 +50,21 @@ type fuzzOffice struct {
 	photoPunch string
 }
 
+// fuzzDir is a temporary folder in memory (/dev/shm) where there is one:
+// every accepted write is fsync'd, which on a disk would hold the fuzzer
+// to a few dozen runs a second, and durability is not what this fuzzes.
+func fuzzDir(f *testing.F) string {
+	dir, err := os.MkdirTemp("/dev/shm", "siteclock-fuzz-")
+	if err != nil {
+		return f.TempDir()
+	}
+	f.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 func newFuzzOffice(f *testing.F) *fuzzOffice {
 	f.Helper()
-	o := &fuzzOffice{dir: f.TempDir()}
+	o := &fuzzOffice{dir: fuzzDir(f)}
 	s, err := backoffice.Open(o.dir, backoffice.Options{})
 	if err != nil {
 		f.Fatal(err)
