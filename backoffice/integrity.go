@@ -177,35 +177,79 @@ func (s *Store) checkSignatures(deviceID string, ps []protocol.Punch) ([]chainCh
 
 // chainRow is one punch_chain row as the link check reads it.
 type chainRow struct {
+	seq      int64
 	hash     []byte
+	prev     []byte
 	punchID  string
+	link     string
 	conflict string
 }
 
-// recordChain records a signed punch in punch_chain, inside the batch's
-// write: its link to the punch before it, whether its sequence number was
-// taken already, and the links of punches after it that came first. The
-// same punch received again changes nothing.
-func recordChain(tx *sql.Tx, deviceID string, w protocol.Punch, c chainCheck, now time.Time) error {
-	at := func(seq int64) ([]chainRow, error) {
-		rows, err := tx.Query(`SELECT hash, punch_id, conflict FROM punch_chain WHERE device_id = ? AND chain_id = ? AND seq = ?`,
-			deviceID, w.ChainID, seq)
-		if err != nil {
+// chainWriter records a batch's signed punches in punch_chain, inside the
+// batch's write, with its statements prepared once.
+type chainWriter struct {
+	tx                *sql.Tx
+	deviceID          string
+	near, add, relink *sql.Stmt
+}
+
+func newChainWriter(tx *sql.Tx, deviceID string) (*chainWriter, error) {
+	w := &chainWriter{tx: tx, deviceID: deviceID}
+	for _, st := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		// The rows at the punch's sequence number and either side of it,
+		// in one read.
+		{&w.near, `SELECT seq, hash, prev_hash, punch_id, link, conflict FROM punch_chain
+			WHERE device_id = ? AND chain_id = ? AND seq BETWEEN ? AND ?`},
+		{&w.add, `INSERT INTO punch_chain (device_id, chain_id, seq, hash, punch_id, prev_hash, signature, sig_ok, link, conflict, received_at_ns)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&w.relink, `UPDATE punch_chain SET link = ? WHERE device_id = ? AND chain_id = ? AND seq = ? AND hash = ?`},
+	} {
+		var err error
+		if *st.stmt, err = tx.Prepare(st.sql); err != nil {
+			w.close()
 			return nil, err
 		}
-		defer rows.Close()
-		var out []chainRow
-		for rows.Next() {
-			var r chainRow
-			if err := rows.Scan(&r.hash, &r.punchID, &r.conflict); err != nil {
-				return nil, err
-			}
-			out = append(out, r)
-		}
-		return out, rows.Err()
 	}
-	same, err := at(w.Seq)
+	return w, nil
+}
+
+func (w *chainWriter) close() {
+	for _, st := range []*sql.Stmt{w.near, w.add, w.relink} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// record records a signed punch: its link to the punch before it, whether
+// its sequence number was taken already, and the links of punches after
+// it that came first. The same punch received again changes nothing.
+func (w *chainWriter) record(p protocol.Punch, c chainCheck, now time.Time) error {
+	rows, err := w.near.Query(w.deviceID, p.ChainID, p.Seq-1, p.Seq+1)
 	if err != nil {
+		return err
+	}
+	var before, same, after []chainRow
+	for rows.Next() {
+		var r chainRow
+		if err := rows.Scan(&r.seq, &r.hash, &r.prev, &r.punchID, &r.link, &r.conflict); err != nil {
+			rows.Close()
+			return err
+		}
+		switch r.seq {
+		case p.Seq - 1:
+			before = append(before, r)
+		case p.Seq:
+			same = append(same, r)
+		default:
+			after = append(after, r)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return err
 	}
 	conflict := ""
@@ -216,48 +260,25 @@ func recordChain(tx *sql.Tx, deviceID string, w protocol.Punch, c chainCheck, no
 		if conflict == "" {
 			conflict = conflictReplay
 		}
-		if r.punchID == w.ID {
+		if r.punchID == p.ID {
 			conflict = conflictEdit
 		}
 	}
-	before, err := at(w.Seq - 1)
-	if err != nil {
-		return err
-	}
-	link := linkFor(w.PrevHash, before)
-	_, err = tx.Exec(`INSERT INTO punch_chain (device_id, chain_id, seq, hash, punch_id, prev_hash, signature, sig_ok, link, conflict, received_at_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		deviceID, w.ChainID, w.Seq, c.hash, w.ID, nonNilBytes(w.PrevHash), w.Signature, c.sigOK, link, conflict, now.UnixNano())
-	if err != nil {
+	link := linkFor(p.PrevHash, before)
+	if _, err := w.add.Exec(w.deviceID, p.ChainID, p.Seq, c.hash, p.ID, nonNilBytes(p.PrevHash), p.Signature,
+		c.sigOK, link, conflict, now.UnixNano()); err != nil {
 		return err
 	}
 	if conflict != "" {
 		return nil // the punch after it links to the first holder of the seq
 	}
 	// A punch after this one that arrived first was judged without it.
-	rows, err := tx.Query(`SELECT hash, prev_hash FROM punch_chain WHERE device_id = ? AND chain_id = ? AND seq = ? AND link IN (?, ?)`,
-		deviceID, w.ChainID, w.Seq+1, linkGap, linkStart)
-	if err != nil {
-		return err
-	}
-	type next struct{ hash, prev []byte }
-	var after []next
-	for rows.Next() {
-		var n next
-		if err := rows.Scan(&n.hash, &n.prev); err != nil {
-			rows.Close()
-			return err
+	mine := []chainRow{{hash: c.hash, punchID: p.ID}}
+	for _, r := range after {
+		if r.link != linkGap && r.link != linkStart {
+			continue
 		}
-		after = append(after, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	mine := []chainRow{{hash: c.hash, punchID: w.ID}}
-	for _, n := range after {
-		if _, err := tx.Exec(`UPDATE punch_chain SET link = ? WHERE device_id = ? AND chain_id = ? AND seq = ? AND hash = ?`,
-			linkFor(n.prev, mine), deviceID, w.ChainID, w.Seq+1, n.hash); err != nil {
+		if _, err := w.relink.Exec(linkFor(r.prev, mine), w.deviceID, p.ChainID, r.seq, r.hash); err != nil {
 			return err
 		}
 	}
@@ -480,8 +501,12 @@ type batchTrust struct {
 	tx       *sql.Tx
 	deviceID string
 	anchors  map[string]bootAnchors
-	signed   bool // the device is known to have sent signed punches
+	signed   bool // the device has sent signed punches
+	known    bool // signed is known (read once a batch)
 }
+
+// sawSigned notes that a signed punch of the device was recorded.
+func (b *batchTrust) sawSigned() { b.signed, b.known = true, true }
 
 // at is the punch's trusted time, NULL when its boot has no anchor yet.
 func (b *batchTrust) at(p protocol.Punch) (sql.NullInt64, error) {
@@ -504,10 +529,11 @@ func (b *batchTrust) at(p protocol.Punch) (sql.NullInt64, error) {
 // batch's signed punches are recorded before the punches after them are
 // stored).
 func (b *batchTrust) signedBefore() (bool, error) {
-	if b.signed {
-		return true, nil
+	if b.known {
+		return b.signed, nil
 	}
 	err := b.tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM punch_chain WHERE device_id = ?)`, b.deviceID).Scan(&b.signed)
+	b.known = err == nil
 	return b.signed, err
 }
 

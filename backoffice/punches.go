@@ -243,6 +243,11 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 			inBatch  = make(map[string]protocol.Punch, len(ps))
 		)
 		trust := &batchTrust{tx: tx, deviceID: deviceID, anchors: map[string]bootAnchors{}}
+		chain, err := newChainWriter(tx, deviceID)
+		if err != nil {
+			return err
+		}
+		defer chain.close()
 		reject := func(r *protocol.PunchResult, p protocol.Punch, reason string) error {
 			r.Status, r.Reason = protocol.Rejected, reason
 			rejected++
@@ -257,9 +262,10 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 			// Every signed punch is evidence, accepted or not, and an
 			// edited copy most of all.
 			if hasID && checks[i].signed && p.Seq >= 1 && reason != ReasonBadText {
-				if err := recordChain(tx, deviceID, p, checks[i], now); err != nil {
+				if err := chain.record(p, checks[i], now); err != nil {
 					return err
 				}
+				trust.sawSigned()
 			}
 			if hasID {
 				// The same punch twice in one batch: the first copy has
