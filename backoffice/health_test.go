@@ -23,11 +23,12 @@ func TestCheck(t *testing.T) {
 		}
 
 		// Wedge the writer, as a disk that stopped answering would.
-		release := make(chan struct{})
+		stuck, release := make(chan struct{}), make(chan struct{})
 		wedged := make(chan error, 1)
 		go func() {
-			wedged <- s.write(func(*sql.Tx) error { <-release; return nil })
+			wedged <- s.write(func(*sql.Tx) error { close(stuck); <-release; return nil })
 		}()
+		<-stuck // the writer is inside the wedged write
 		checked := make(chan error, 1)
 		go func() { checked <- s.Check(ctx) }()
 		synctest.Wait()
