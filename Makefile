@@ -7,8 +7,16 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/siteclock/siteclock/firmware.Version=$(VERSION)
 # Test timeout: the slow suites (SIGKILL crash loops, end-to-end) included.
 TEST_TIMEOUT ?= 20m
+# Fuzz targets (PACKAGE:FuzzName) of the decoders of what comes from outside: the device
+# protocol both ways, the roster file, the configuration, sealed photos (docs/RELIABILITY.md).
+# make fuzz-short runs each for FUZZTIME; a longer hunt: make fuzz-short FUZZTIME=10m.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := ./backoffice:FuzzEnroll ./backoffice:FuzzCheckIn ./backoffice:FuzzPunchBatch \
+	./backoffice:FuzzPhotoUpload ./uplink:FuzzServerAnswers ./roster:FuzzParse \
+	./cmd/siteclockd:FuzzLoadConfig ./photoseal:FuzzOpen ./photoseal:FuzzParseKey
 
 .PHONY: help deps build run run-offline test test-quick bench vet clean
+.PHONY: fuzz-short
 .PHONY: pi test-arm deb test-deb
 # Debian packages for the Pi builds and their tests under qemu-user (COMMAND:PACKAGE or /FILE:PACKAGE).
 PI_DEPS := aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu arm-linux-gnueabihf-gcc:gcc-arm-linux-gnueabihf \
@@ -35,12 +43,18 @@ vet: deps
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-test: deps vet test-deb ## run every test, the slow suites too (the browser tests need chromium: installed when root)
+test: deps vet test-deb fuzz-short ## run every test, the slow suites too (the browser tests need chromium: installed when root)
 	@scripts/deps.sh chromium:chromium systemd-analyze:systemd
 	SITECLOCK_ARTIFACTS=$(CURDIR)/out/screenshots go test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 test-quick: deps ## the fast tests for the inner loop
 	go test -short ./...
+
+fuzz-short: deps ## run each fuzz target for FUZZTIME (10s; seed corpora in testdata/fuzz/)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $${t%%:*}; \
+	done
 
 bench: build ## run the benchmarks (figures go to BENCHMARKS.md)
 	scripts/bench.sh

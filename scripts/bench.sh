@@ -15,4 +15,7 @@ mkdir -p out
   go test -run '^$' -bench CheckIn/steady -benchtime 10x ./backoffice
   go test -run '^$' -bench KeyToScreen -benchtime 2000x ./cmd/siteclockd
   go test -run '^$' -bench Idle -benchtime 1x -timeout 10m ./cmd/siteclockd
+  go test -run '^$' -bench 'BenchmarkRender|BenchmarkFramebufferCopy|BenchmarkI2CScreenChange' -benchmem -count 3 ./display
+  go test -run '^$' -bench BenchmarkYUYVToJPEG -benchtime 2s -count 3 ./camera
+  go test -run '^$' -bench Seal -benchtime 200x ./photoseal
 } 2>&1 | tee out/bench.txt
