@@ -48,6 +48,7 @@ test: deps vet test-deb fuzz-short ## run every test, the slow suites too (the b
 	SITECLOCK_ARTIFACTS=$(CURDIR)/out/screenshots go test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 test-quick: deps ## the fast tests for the inner loop
+	@scripts/deps.sh systemd-analyze:systemd
 	go test -short ./...
 
 fuzz-short: deps ## run each fuzz target for FUZZTIME (10s; seed corpora in testdata/fuzz/)
