@@ -484,6 +484,11 @@ func compare(t *testing.T, o *office, q *queue.DB, sums map[string][32]byte, whe
 	if rj, err := o.store.RejectedPunches(); err != nil || len(rj) != 0 {
 		t.Errorf("%sthe office rejected %d punches (%v): %+v", when, len(rj), err, rj)
 	}
+	// The kiosk removes a photo once the office acknowledged it: a stolen
+	// kiosk holds none that reached the office.
+	if left, err := os.ReadDir(filepath.Join(q.Dir(), "photos")); err != nil || len(left) != 0 {
+		t.Errorf("%sthe kiosk still holds %d photo files (%v) after every photo was acknowledged", when, len(left), err)
+	}
 	if lost > 0 {
 		t.Errorf("%s%d of %d punches lost", when, lost, len(mine))
 	}
