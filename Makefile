@@ -77,3 +77,6 @@ deb: pi ## Debian packages of both programs for amd64, arm64 and armhf into out/
 test-deb: deps ## install the amd64 packages with dpkg (as root), check them, remove and purge them; lintian
 	@scripts/deps.sh file:file lintian:lintian systemd-analyze:systemd adduser:adduser
 	export VERSION='$(VERSION)' LDFLAGS='$(LDFLAGS)'; scripts/deb.sh amd64 && scripts/test-deb.sh
+
+test-hil: deps ## siteclockd with its real drivers in an emulated kernel: keypad, camera, framebuffer (hil/run.sh)
+	LDFLAGS='$(LDFLAGS)' hil/run.sh
