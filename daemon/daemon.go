@@ -125,7 +125,7 @@ type Kiosk struct {
 	results  chan kiosk.Event
 	camWant  atomic.Bool   // the camera should stream (CameraOn/CameraOff)
 	camKick  chan struct{} // wakes the camera worker
-	inFlight int // captures and enrolments whose answer is awaited
+	inFlight int           // captures and enrolments whose answer is awaited
 	shown    kiosk.Screen
 	status   string  // the line Status was last called with
 	lamp     [2]bool // what Indicate was last told
