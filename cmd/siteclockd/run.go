@@ -480,9 +480,9 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	}
 	log.Info("siteclockd stopped")
-	// An input that failed stopped the kiosk; say why. The others end
-	// with ctx, except a read blocked on a terminal, which is not waited
-	// for long.
+	// A vital input that failed stopped the kiosk; say why. Otherwise
+	// the inputs end with ctx, except a read blocked on a terminal, which
+	// is not waited for long.
 	select {
 	case err := <-inputDone:
 		if err != nil {
