@@ -145,6 +145,11 @@ func (s *Store) Enroll(req protocol.EnrollRequest, now time.Time) (Device, strin
 	if err := validateEnroll(req); err != nil {
 		return Device{}, "", err
 	}
+	// Enrolment writes the version column too: an older check-in still
+	// pending must not overwrite it afterwards.
+	if err := s.flushCheckIns(); err != nil {
+		return Device{}, "", err
+	}
 	token := newToken()
 	var id string
 	err := s.write(func(tx *sql.Tx) error {
@@ -179,6 +184,7 @@ func (s *Store) Enroll(req protocol.EnrollRequest, now time.Time) (Device, strin
 	if err != nil {
 		return Device{}, "", s.wrap("enroll", err)
 	}
+	s.reloadDevice(id) // the new token works, the old one no longer
 	d, err := s.Device(id)
 	if err != nil {
 		return Device{}, "", err
@@ -195,10 +201,16 @@ type deviceAuth struct {
 }
 
 // authenticate finds the device whose token this is (ErrUnauthorized if
-// none), reading only what the handlers need: it runs on every request.
+// none), reading only what the handlers need: it runs on every request, so
+// from memory when it can (see checkins.go).
 func (s *Store) authenticate(token string) (deviceAuth, error) {
+	s.startFlusher()
+	hash := sha256.Sum256([]byte(token))
+	if d, ok := s.viewedByToken(hash); ok {
+		return d, nil
+	}
 	var d deviceAuth
-	err := s.stmts.authenticate.QueryRow(tokenHash(token)).Scan(&d.ID, &d.Disabled, &d.Gone)
+	err := s.stmts.authenticate.QueryRow(hash[:]).Scan(&d.ID, &d.Disabled, &d.Gone)
 	if errors.Is(err, sql.ErrNoRows) {
 		return deviceAuth{}, errorf(ErrUnauthorized, "backoffice: unknown device token")
 	}
@@ -208,8 +220,10 @@ func (s *Store) authenticate(token string) (deviceAuth, error) {
 	return d, nil
 }
 
-// Device returns the device with the given ID, or ErrNotFound.
+// Device returns the device with the given ID, or ErrNotFound. Its
+// check-in fields include every check-in that has returned.
 func (s *Store) Device(id string) (Device, error) {
+	s.flushForRead()
 	d, err := scanDevice(s.r.QueryRow(`SELECT `+deviceColumns+deviceFrom+` WHERE d.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Device{}, errorf(ErrNotFound, "backoffice: no device %s", id)
@@ -220,8 +234,10 @@ func (s *Store) Device(id string) (Device, error) {
 	return d, nil
 }
 
-// Devices returns every device, enabled ones first, by nickname.
+// Devices returns every device, enabled ones first, by nickname. Their
+// check-in fields include every check-in that has returned.
 func (s *Store) Devices() ([]Device, error) {
+	s.flushForRead()
 	rows, err := s.r.Query(`SELECT ` + deviceColumns + deviceFrom + ` ORDER BY d.disabled_at_ns IS NOT NULL, d.nickname, d.id`)
 	if err != nil {
 		return nil, s.wrap("list devices", err)
@@ -288,44 +304,49 @@ func validateCheckIn(c protocol.CheckIn) error {
 // know: the server's time, the current roster version, whether it is
 // disabled, and how often to check in. The pairing of the device's boot
 // clock with the server's clock is kept per boot.
+//
+// The answer reflects every change that committed before the call (a
+// device disabled, a new roster); the report is kept in memory and written
+// with the next flush (see checkins.go). A device that said goodbye gets
+// ErrDisabled, an unknown one ErrUnauthorized.
 func (s *Store) CheckIn(deviceID string, c protocol.CheckIn, now time.Time) (protocol.CheckInResponse, error) {
 	if err := validateCheckIn(c); err != nil {
 		return protocol.CheckInResponse{}, err
 	}
-	var resp protocol.CheckInResponse
-	err := s.write(func(tx *sql.Tx) error {
-		var (
-			version, sync int64
-			disabled      sql.NullInt64
-		)
-		// One statement records the check-in and reads the answer: a
-		// thousand kiosks checking in at once wait on this writer.
-		err := tx.Stmt(s.stmts.checkIn).QueryRow(now.UnixNano(), c.Version, c.RosterVersion, c.Waiting,
-			nullNS(c.OldestWaiting), string(c.Camera), deviceID).Scan(&disabled, &version, &sync)
+	if s.ci.closed.Load() {
+		return protocol.CheckInResponse{}, ErrClosed
+	}
+	s.startFlusher()
+	d, ok := s.viewedByID(deviceID)
+	if !ok {
+		err := s.stmts.deviceState.QueryRow(deviceID).Scan(&d.Disabled, &d.Gone)
 		if errors.Is(err, sql.ErrNoRows) {
-			// Unknown, or said goodbye since it was authenticated.
-			return checkDevice(tx, s, deviceID)
+			return protocol.CheckInResponse{}, errorf(ErrUnauthorized, "backoffice: no device %s", deviceID)
 		}
 		if err != nil {
-			return err
+			return protocol.CheckInResponse{}, s.wrap("check in device "+deviceID, err)
 		}
-		if c.BootID != "" {
-			if _, err := tx.Stmt(s.stmts.anchor).Exec(deviceID, c.BootID, now.UnixNano(), nullNS(c.DeviceTime), c.BootTimeNS, now.UnixNano()); err != nil {
-				return err
-			}
-		}
-		resp = protocol.CheckInResponse{
-			ServerTime:    now,
-			RosterVersion: rosterVersion(version),
-			Disabled:      disabled.Valid,
-			SyncEvery:     protocol.Duration(sync),
-		}
-		return nil
-	})
-	if err != nil {
-		return protocol.CheckInResponse{}, s.wrap("check in device "+deviceID, err)
 	}
-	return resp, nil
+	if d.Gone {
+		return protocol.CheckInResponse{}, errDisabled()
+	}
+	answer, err := s.companyAnswer()
+	if err != nil {
+		return protocol.CheckInResponse{}, err
+	}
+	at := now.UnixNano()
+	rec := pendingCheckIn{at: at, version: c.Version, rosterVersion: c.RosterVersion, waiting: c.Waiting,
+		oldestWaiting: optionalNS(c.OldestWaiting), camera: string(c.Camera)}
+	anchor := pendingAnchor{server: at, device: optionalNS(c.DeviceTime), boot: c.BootTimeNS, firstSeen: at}
+	if !s.recordCheckIn(deviceID, rec, c.BootID, anchor) {
+		return protocol.CheckInResponse{}, ErrClosed
+	}
+	return protocol.CheckInResponse{
+		ServerTime:    now,
+		RosterVersion: rosterVersion(answer.rosterVersion),
+		Disabled:      d.Disabled,
+		SyncEvery:     protocol.Duration(answer.syncEvery),
+	}, nil
 }
 
 // ClockAnchor pairs the server's clock with a device's clocks at one
@@ -340,8 +361,9 @@ type ClockAnchor struct {
 }
 
 // ClockAnchors returns the latest anchor of each boot of a device, newest
-// first.
+// first, including those of every check-in that has returned.
 func (s *Store) ClockAnchors(deviceID string) ([]ClockAnchor, error) {
+	s.flushForRead()
 	rows, err := s.r.Query(`SELECT boot_id, server_time_ns, device_time_ns, boot_time_ns, first_seen_ns
 		FROM clock_anchors WHERE device_id = ? ORDER BY server_time_ns DESC`, deviceID)
 	if err != nil {
@@ -393,6 +415,7 @@ func (s *Store) DisableDevice(id, by string, now time.Time) error {
 	if err != nil {
 		return s.wrap("disable device "+id, err)
 	}
+	s.reloadDevice(id) // its next check-in hears it
 	s.log.Info("device disabled", "device_id", id, "by", by)
 	return nil
 }
@@ -420,6 +443,7 @@ func (s *Store) Goodbye(deviceID string, now time.Time) error {
 	if err != nil {
 		return s.wrap("goodbye of device "+deviceID, err)
 	}
+	s.reloadDevice(deviceID) // its token is refused from now on
 	s.log.Info("device said goodbye", "device_id", deviceID)
 	return nil
 }
@@ -428,8 +452,10 @@ func (s *Store) Goodbye(deviceID string, now time.Time) error {
 type statements struct {
 	authenticate  *sql.Stmt // readers
 	rosterVersion *sql.Stmt // readers
+	deviceState   *sql.Stmt // readers
+	checkInAnswer *sql.Stmt // readers
 	deviceGone    *sql.Stmt // writer
-	checkIn       *sql.Stmt // writer
+	checkIn       *sql.Stmt // writer: flushCheckIns
 	anchor        *sql.Stmt // writer
 	punchExists   *sql.Stmt // writer
 	punchEmployee *sql.Stmt // writer
@@ -446,9 +472,10 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.r, &s.stmts.authenticate, `SELECT id, disabled_at_ns IS NOT NULL, goodbye_at_ns IS NOT NULL FROM devices WHERE token_sha256 = ?`},
 		{s.r, &s.stmts.rosterVersion, `SELECT roster_version FROM company WHERE id = 1`},
 		{s.w, &s.stmts.deviceGone, `SELECT goodbye_at_ns FROM devices WHERE id = ?`},
+		{s.r, &s.stmts.deviceState, `SELECT disabled_at_ns IS NOT NULL, goodbye_at_ns IS NOT NULL FROM devices WHERE id = ?`},
+		{s.r, &s.stmts.checkInAnswer, `SELECT roster_version, sync_every_ns FROM company WHERE id = 1`},
 		{s.w, &s.stmts.checkIn, `UPDATE devices SET last_checkin_ns = ?, version = ?, roster_version = ?, waiting = ?,
-			oldest_waiting_ns = ?, camera = ? WHERE id = ? AND goodbye_at_ns IS NULL
-			RETURNING disabled_at_ns, (SELECT roster_version FROM company WHERE id = 1), (SELECT sync_every_ns FROM company WHERE id = 1)`},
+			oldest_waiting_ns = ?, camera = ? WHERE id = ?`},
 		{s.w, &s.stmts.anchor, `INSERT INTO clock_anchors (device_id, boot_id, server_time_ns, device_time_ns, boot_time_ns, first_seen_ns)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, boot_id) DO UPDATE SET server_time_ns = excluded.server_time_ns,
 			device_time_ns = excluded.device_time_ns, boot_time_ns = excluded.boot_time_ns`},
@@ -467,7 +494,7 @@ func (s *Store) prepare(ctx context.Context) error {
 }
 
 func (st *statements) close() {
-	for _, s := range []*sql.Stmt{st.authenticate, st.rosterVersion, st.deviceGone, st.checkIn,
+	for _, s := range []*sql.Stmt{st.authenticate, st.rosterVersion, st.deviceState, st.checkInAnswer, st.deviceGone, st.checkIn,
 		st.anchor, st.punchExists, st.punchEmployee, st.insertPunch, st.clearRejected} {
 		if s != nil {
 			s.Close()

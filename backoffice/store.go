@@ -127,6 +127,8 @@ type Store struct {
 	rosterCache cachedRoster
 
 	photoKey *photoseal.PrivateKey // the company's, read at Open (photokey.go)
+
+	ci *checkIns // check-ins not yet written (checkins.go)
 }
 
 // Open opens the data folder dir, creating it (0700), its photos folder and
@@ -179,6 +181,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	go s.writer()
 	go s.checkpointer()
+	s.startCheckIns()
 	return s, nil
 }
 
@@ -300,9 +303,11 @@ func (s *Store) removeTempPhotos() error {
 	return nil
 }
 
-// Close stops the writer after the writes already handed to it and closes
-// the database.
+// Close writes the pending check-ins, stops the writer after the writes
+// already handed to it and closes the database.
 func (s *Store) Close() error {
+	// Pending check-ins go through the writer, so before it stops.
+	ciErr := s.stopCheckIns()
 	s.closeMu.Lock()
 	if s.closed {
 		s.closeMu.Unlock()
@@ -322,7 +327,7 @@ func (s *Store) Close() error {
 	if err != nil {
 		return fmt.Errorf("backoffice: close %s: %w", s.path, err)
 	}
-	return nil
+	return ciErr
 }
 
 // Dir returns the data folder.
