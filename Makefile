@@ -43,7 +43,7 @@ vet: deps
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-test: deps vet test-deb fuzz-short test-arm ## run every test, the slow suites too (the browser tests need chromium: installed when root)
+test: deps vet test-deb fuzz-short test-arm test-hil ## run every test, the slow suites too (the browser tests need chromium: installed when root)
 	@scripts/deps.sh chromium:chromium systemd-analyze:systemd
 	SITECLOCK_ARTIFACTS=$(CURDIR)/out/screenshots go test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
