@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -88,8 +89,23 @@ func NewServer(store *Store, opts ServerOptions) *Server {
 		writeError(w, http.StatusNotFound, protocol.ErrNotFound,
 			fmt.Sprintf("no such endpoint %s; the device API is described in docs/protocol.md (protocol %s)", r.URL.Path, protocol.Version))
 	})
-	s.handler = s.recoverer(mux)
+	s.handler = s.recoverer(cleanPaths(mux))
 	return s
+}
+
+// cleanPaths refuses a path with empty, "." or ".." segments with a JSON
+// error. ServeMux would answer it with a redirect to the cleaned path,
+// which a kiosk's client may follow with its body to another endpoint
+// than the one it meant.
+func cleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "" || path.Clean(p) != p && path.Clean(p)+"/" != p {
+			writeError(w, http.StatusBadRequest, protocol.ErrBadRequest,
+				fmt.Sprintf("the path %q has empty, \".\" or \"..\" segments; see docs/protocol.md for the endpoints", p))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Handler returns the device API's HTTP handler.
