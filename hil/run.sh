@@ -42,7 +42,7 @@ KVER=$(apt-cache show "$KPKG" | awk '/^Version:/{print $2; exit}') # 6.1.192-2
 SRCPKG=linux-source-${K%%.0-*}                              # linux-source-6.1
 
 scripts/deps.sh qemu-system-x86_64:qemu-system-x86 /bin/busybox:busybox-static cpio:cpio \
-  depmod:kmod xz:xz-utils make:make "/usr/src/linux-headers-$K/Makefile:linux-headers-$K"
+  depmod:kmod xz:xz-utils make:make file:file "/usr/src/linux-headers-$K/Makefile:linux-headers-$K"
 case $(file -b /bin/busybox) in
   *"statically linked"*) ;;
   *) echo "hil: /bin/busybox is not the static build; install busybox-static (it replaces busybox)" >&2; exit 1 ;;
@@ -53,8 +53,9 @@ say "kernel $K ($KVER)"
 # vmlinuz, the .ko files the VM loads (in load order) and gpio-sim.ko.
 KC=$W/kernel/$K-$KVER
 if [ ! -f "$KC/done" ]; then
-  rm -rf "$KC" "$W/dl" && mkdir -p "$KC/modules" "$W/dl"
-  (cd "$W/dl" && apt-get download -q "$KPKG=$KVER" "$SRCPKG=$KVER" >/dev/null)
+  rm -rf "$W/kernel" "$W/dl" && mkdir -p "$KC/modules" "$W/dl" # older kernels' builds go
+  # (As root apt warns that it downloads without its sandbox user.)
+  (cd "$W/dl" && apt-get download -q "$KPKG=$KVER" "$SRCPKG=$KVER" 2>&1 >/dev/null | { grep -v unsandboxed || true; })
   say "downloaded $KPKG and $SRCPKG"
   kroot=$W/dl/kroot
   dpkg -x "$W/dl/${KPKG}_"*.deb "$kroot"
