@@ -8,13 +8,17 @@
 // Durability: the database runs in WAL mode with synchronous=FULL, so a
 // write has reached stable storage when its method returns; a photo file is
 // written, fsync'd and renamed into place before the row that names it
-// commits.
+// commits. The one exception is a device's check-in record (its last
+// check-in, versions, waiting count and clock anchor): check-ins are
+// answered from memory and written in batches every 500 ms (checkins.go),
+// so a crash can lose at most that much of them, never a punch, a photo or
+// an admin's change.
 //
 // Every write goes through one writer goroutine, which commits the writes
 // waiting at that moment in one transaction, each inside its own savepoint
-// (group commit). A commit costs an fsync; a thousand kiosks checking in at
-// once then share a few fsyncs instead of queueing for a thousand, and a
-// write that fails rolls back only its own savepoint. Reads use a separate
+// (group commit). A commit costs an fsync; many kiosks uploading at once
+// then share a few fsyncs instead of queueing for one each, and a write
+// that fails rolls back only its own savepoint. Reads use a separate
 // pool of connections and never wait for the writer.
 //
 // The roster version is a counter bumped in the same transaction as every
