@@ -40,7 +40,7 @@ func BenchmarkIngest(b *testing.B) {
 				for j := range ps {
 					// Times move forward, as on a real site.
 					n := i*perBatch + j
-					ps[j] = newPunch(emps[j%3], int64(n), punch.In, n)
+					ps[j] = newPunch(emps[j%3], int64(n+1), punch.In, n) // seq counts from 1
 				}
 				bodies[i], _ = json.Marshal(protocol.PunchBatch{Punches: ps})
 			}

@@ -6,6 +6,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/siteclock/siteclock/protocol"
@@ -150,20 +153,22 @@ type chainCheck struct {
 // checkSignatures hashes each signed punch of a batch and checks its
 // signature with the device's key. It runs before the write: verifying
 // costs far more than storing, and the single writer serves every kiosk.
+// A large batch is checked on every core: a kiosk back from days offline
+// sends hundreds of punches at once.
 func (s *Store) checkSignatures(deviceID string, ps []protocol.Punch) ([]chainCheck, error) {
 	out := make([]chainCheck, len(ps))
+	if !slices.ContainsFunc(ps, func(w protocol.Punch) bool { return len(w.Signature) > 0 }) {
+		return out, nil
+	}
 	var key ed25519.PublicKey
-	loaded := false
-	for i, w := range ps {
+	err := s.r.QueryRow(`SELECT public_key FROM devices WHERE id = ?`, deviceID).Scan(&key)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, s.wrap("read the key of device "+deviceID, err)
+	}
+	check := func(i int) {
+		w := ps[i]
 		if len(w.Signature) == 0 {
-			continue
-		}
-		if !loaded {
-			err := s.r.QueryRow(`SELECT public_key FROM devices WHERE id = ?`, deviceID).Scan(&key)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return nil, s.wrap("read the key of device "+deviceID, err)
-			}
-			loaded = true
+			return
 		}
 		p := w.Punch()
 		msg := p.Message()
@@ -172,8 +177,27 @@ func (s *Store) checkSignatures(deviceID string, ps []protocol.Punch) ([]chainCh
 			out[i].sigOK = ed25519.Verify(key, msg, w.Signature)
 		}
 	}
+	workers := min(runtime.GOMAXPROCS(0), len(ps)/minPerVerifier)
+	if workers < 2 {
+		for i := range ps {
+			check(i)
+		}
+		return out, nil
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(ps); i += workers {
+				check(i)
+			}
+		})
+	}
+	wg.Wait()
 	return out, nil
 }
+
+// minPerVerifier is the fewest signatures worth a goroutine of their own.
+const minPerVerifier = 16
 
 // chainRow is one punch_chain row as the link check reads it.
 type chainRow struct {
