@@ -142,7 +142,7 @@ func (hc *hwChecker) checkDisplay() partResult {
 			r.outcome, r.detail = checkFail, fmt.Sprintf("%s %s: %d pixels read back differ from the test pattern drawn", hc.cfg.Display.Device, d.Format(), n)
 			return r
 		}
-		r.outcome, r.detail = checkPass, fmt.Sprintf("%s %dx%d %s: test pattern drawn and read back; look for colour bars and a grid", hc.cfg.Display.Device, w, h, d.Format())
+		r.outcome, r.detail = checkPass, fmt.Sprintf("%s (%s): test pattern drawn and read back; look for colour bars and a grid", hc.cfg.Display.Device, d.Format())
 		if err := d.ConsoleError(); err != nil {
 			r.detail += fmt.Sprintf(" (console: %v)", err)
 		}
