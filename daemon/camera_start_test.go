@@ -62,6 +62,14 @@ func TestSlowCameraStartDoesNotBlock(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// The worker may not have reached Start yet when the greeting shows;
+	// it must get there, once, and stay in it until released.
+	for cam.starts.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the camera was never started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if n := cam.starts.Load(); n != 1 {
 		t.Errorf("camera started %d times, want once (still starting)", n)
 	}
