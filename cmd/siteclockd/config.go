@@ -12,6 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/siteclock/siteclock/device"
+	"github.com/siteclock/siteclock/kiosk"
 )
 
 // DefaultConfigPath is where siteclockd looks for its configuration when
@@ -228,6 +229,23 @@ func (c config) keypadLayout() ([]string, error) {
 		}
 	}
 	return c.Input.Layout, nil
+}
+
+// buttonLine is a push button: the key it sends and its GPIO line.
+type buttonLine struct {
+	key  kiosk.Key
+	line string
+}
+
+// buttons are the configured push buttons (those given a line).
+func (c config) buttons() []buttonLine {
+	var out []buttonLine
+	for _, b := range []buttonLine{{kiosk.KeyIn, c.GPIO.In}, {kiosk.KeyOut, c.GPIO.Out}, {kiosk.KeyClockFor, c.GPIO.ClockFor}, {kiosk.KeyLang, c.GPIO.Lang}} {
+		if b.line != "" {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // checkLines checks that no GPIO line has two jobs.

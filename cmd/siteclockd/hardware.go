@@ -102,13 +102,7 @@ func openHardware(cfg config, stdin io.Reader, stdout io.Writer, log *slog.Logge
 	}
 
 	var buttons []device.Button
-	for _, b := range []struct {
-		key  kiosk.Key
-		line string
-	}{{kiosk.KeyIn, cfg.GPIO.In}, {kiosk.KeyOut, cfg.GPIO.Out}, {kiosk.KeyClockFor, cfg.GPIO.ClockFor}, {kiosk.KeyLang, cfg.GPIO.Lang}} {
-		if b.line == "" {
-			continue
-		}
+	for _, b := range cfg.buttons() {
 		pin, err := device.OpenPin(b.line)
 		if err != nil {
 			return nil, fmt.Errorf("%s button: %w", b.key, err)

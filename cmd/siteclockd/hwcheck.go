@@ -215,19 +215,13 @@ func (hc *hwChecker) expectedKeys() []kiosk.Key {
 				}
 			}
 		}
-	case "stdin", "terminal":
+	case "stdin": // hwcheck reads a terminal as stdin
 		for _, c := range "0123456789*#" {
 			add(kiosk.Key(c))
 		}
 	}
-	g := hc.cfg.GPIO
-	for _, b := range []struct {
-		key  kiosk.Key
-		line string
-	}{{kiosk.KeyIn, g.In}, {kiosk.KeyOut, g.Out}, {kiosk.KeyClockFor, g.ClockFor}, {kiosk.KeyLang, g.Lang}} {
-		if b.line != "" {
-			add(b.key)
-		}
+	for _, b := range hc.cfg.buttons() {
+		add(b.key)
 	}
 	return want
 }
