@@ -24,6 +24,10 @@ const (
 	PathPunches = "/api/device/v1/punches"
 	PathPhotos  = "/api/device/v1/photos/" // + hex SHA-256 of the JPEG (inside the seal, for a sealed photo)
 	PathGoodbye = "/api/device/v1/goodbye"
+	// PathRelease + a release's ID: the binary of a release offered in a
+	// check-in answer (UpdateOffer.Path). It honours Range requests, so a
+	// cut download resumes where it stopped.
+	PathRelease = "/api/device/v1/releases/"
 )
 
 // Headers and media types of the device API.
@@ -80,6 +84,32 @@ type CheckIn struct {
 	DeviceTime    time.Time     `json:"device_time"`
 	BootID        string        `json:"boot_id"`
 	BootTimeNS    int64         `json:"boot_time_ns"`
+	// Arch is the kiosk's architecture as release manifests name it
+	// ("arm64", "armv7", "amd64": firmware.Arch). Optional.
+	Arch string `json:"arch,omitempty"`
+	// Update is where the kiosk stands with the release it was offered,
+	// or the outcome of the last one. Absent when nothing happened.
+	Update *UpdateReport `json:"update,omitempty"`
+}
+
+// Update states a kiosk reports (UpdateReport.State).
+const (
+	UpdateDownloading = "downloading" // Progress says how far
+	UpdateReady       = "ready"       // downloaded and verified; installs when no one is punching
+	UpdateInstalling  = "installing"  // switched to the new version, which is on probation
+	UpdateInstalled   = "installed"   // the new version came up healthy and is kept
+	UpdateRolledBack  = "rolled_back" // the new version failed its health check; the previous one runs again
+	UpdateRefused     = "refused"     // not installed: bad signature, bad checksum, not newer, wrong architecture (Detail says)
+	UpdateFailed      = "failed"      // could not be downloaded or installed for now (Detail says); retried later
+)
+
+// UpdateReport is a kiosk's account of an update.
+type UpdateReport struct {
+	Version  string    `json:"version"`            // the release it concerns
+	State    string    `json:"state"`              // one of the Update* states
+	Progress int       `json:"progress,omitempty"` // percent downloaded, while downloading
+	Detail   string    `json:"detail,omitempty"`   // for people: what happened
+	At       time.Time `json:"at"`                 // when it reached this state, by the kiosk's clock
 }
 
 // CheckInResponse tells the kiosk what to do next.
@@ -96,6 +126,19 @@ type CheckInResponse struct {
 	// kiosk seals every photo to it before storing it. Absent from older
 	// servers; the kiosk then stores and sends photos unsealed.
 	PhotoKey []byte `json:"photo_key,omitempty"`
+	// Update offers the release the office assigned to this kiosk, when
+	// it is not the version the kiosk reported running. Absent otherwise.
+	Update *UpdateOffer `json:"update,omitempty"`
+}
+
+// UpdateOffer names a release for the kiosk to install.
+type UpdateOffer struct {
+	// Manifest is the signed manifest, as `siteclockd release sign` wrote
+	// it (firmware.Signed as JSON). The office does not vouch for it: the
+	// kiosk verifies its signature against the release keys it trusts.
+	Manifest []byte `json:"manifest"`
+	// Path is where the binary is: PathRelease + the release's ID.
+	Path string `json:"path"`
 }
 
 // Punch is a punch on the wire.
