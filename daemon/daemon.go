@@ -115,6 +115,12 @@ type Kiosk struct {
 	Watchdog      func()
 	WatchdogEvery time.Duration
 
+	// Install, if set, switches to the software update the kiosk said is
+	// ready (kiosk.UpdateChanged) once no one is punching; Run then
+	// returns ErrRestart so that the new version is started. An error
+	// keeps the kiosk working on the version it runs.
+	Install func() error
+
 	// Indicate, if set, is told whether the kiosk is ready to punch and
 	// whether it is online, at the start and whenever either changes (for
 	// a status LED).
@@ -130,7 +136,12 @@ type Kiosk struct {
 	status   string  // the line Status was last called with
 	lamp     [2]bool // what Indicate was last told
 	lampSet  bool
+	restart  bool // an update was installed: Run returns ErrRestart
 }
+
+// ErrRestart is what Run returns once it installed an update: the daemon
+// exits for its supervisor to start the new version.
+var ErrRestart = errors.New("daemon: restart into the installed update")
 
 // Run runs the kiosk until ctx is done (or, when Scripted, until the
 // input ends and the kiosk is at rest). A commit in progress always
@@ -235,6 +246,9 @@ func (k *Kiosk) Run(ctx context.Context) error {
 		}
 		k.apply(ctx, ev)
 		k.show()
+		if k.restart {
+			return ErrRestart
+		}
 	}
 }
 
@@ -318,6 +332,16 @@ func (k *Kiosk) do(ctx context.Context, f kiosk.Effect) []kiosk.Event {
 		case k.camKick <- struct{}{}:
 		default:
 		}
+	case kiosk.InstallUpdate:
+		k.show() // "Updating…" while the switch is made
+		if k.Install == nil {
+			return []kiosk.Event{kiosk.InstallFailed{}}
+		}
+		if err := k.Install(); err != nil {
+			k.Logger.Error("installing the update failed; going on with this version", "version", f.Version, "err", err)
+			return []kiosk.Event{kiosk.InstallFailed{}}
+		}
+		k.restart = true
 	case kiosk.Sound:
 		if k.Buzzer != nil {
 			k.Buzzer.Beep(f.Kind)

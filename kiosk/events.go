@@ -87,6 +87,24 @@ func (NetChanged) event()     {}
 func (RosterLoaded) event()   {}
 func (Enrolled) event()       {}
 func (DeviceDisabled) event() {}
+func (UpdateChanged) event()  {}
+func (InstallFailed) event()  {}
+
+// Update is a new version of the kiosk's software on its way: being
+// downloaded (Percent), or verified and Ready to install. The zero Update
+// is none.
+type Update struct {
+	Version string
+	Percent int
+	Ready   bool
+}
+
+// UpdateChanged tells the kiosk how an update is coming along.
+type UpdateChanged struct{ Update Update }
+
+// InstallFailed answers an InstallUpdate that could not be carried out:
+// the kiosk goes back to work on the version it runs.
+type InstallFailed struct{}
 
 // EnrollProblem is why enrolment with a setup code failed.
 type EnrollProblem string
@@ -156,9 +174,15 @@ const (
 	SoundSaved SoundKind = "saved"
 )
 
-func (CameraOn) effect()  {}
-func (CameraOff) effect() {}
-func (Capture) effect()   {}
-func (Commit) effect()    {}
-func (Enroll) effect()    {}
-func (Sound) effect()     {}
+func (CameraOn) effect()      {}
+func (CameraOff) effect()     {}
+func (Capture) effect()       {}
+func (Commit) effect()        {}
+func (Enroll) effect()        {}
+func (Sound) effect()         {}
+func (InstallUpdate) effect() {}
+
+// InstallUpdate asks the runner to switch to the update that is ready and
+// restart into it; the kiosk shows that it is updating meanwhile. The
+// runner answers InstallFailed if it cannot.
+type InstallUpdate struct{ Version string }

@@ -38,6 +38,9 @@ const (
 	MaxCodeDigits       = 12
 	MaxNumberDigits     = 12
 	MaxCrew             = 50
+	// UpdateQuiet is how long the kiosk must have been left alone before
+	// a ready update is installed: never while someone is punching.
+	UpdateQuiet = 30 * time.Second
 	// CaptureTimeout bounds the wait for a photo: a camera that hangs
 	// must not hold up the punch.
 	CaptureTimeout = 5 * time.Second
@@ -71,6 +74,7 @@ const (
 	phNotSaved
 	phCrew
 	phCrewConfirm
+	phUpdating
 )
 
 type intent int
@@ -90,7 +94,12 @@ type State struct {
 	Status map[string]LastPunch // employee ID → last punch; replaced, never mutated
 	Camera punch.NoPhoto        // PhotoTaken (empty) when the camera is usable
 	Net    Net
+	Update Update // a software update on its way
+	// UpdateQuiet is how long the kiosk must be left alone before a
+	// ready update installs; 0 means the constant UpdateQuiet.
+	UpdateQuiet time.Duration
 
+	restSince   time.Time   // when the kiosk was last left alone (for UpdateQuiet)
 	lang        roster.Lang // language of the current session
 	langChosen  bool        // the worker pressed the language key this session
 	langUntil   time.Time   // at idle: when a language chosen without a session lapses
@@ -132,6 +141,7 @@ func New(mode Mode, r *roster.Roster, status map[string]LastPunch, camera punch.
 	s := State{Mode: mode, Roster: r, Status: status, Camera: camera, Net: net}
 	s.lang = s.settings().Language
 	s.phase = s.rest()
+	s.restSince = now
 	s.idleDeadline(now)
 	return s
 }
@@ -177,7 +187,7 @@ func (s State) AtRest() bool {
 // taking a photo, saving, enrolling) and ignores keys until it is done.
 func (s State) Busy() bool {
 	switch s.phase {
-	case phEnrolling, phCountdown, phCapturing, phPreview, phSaving:
+	case phEnrolling, phCountdown, phCapturing, phPreview, phSaving, phUpdating:
 		return true
 	}
 	return false
@@ -206,9 +216,22 @@ func Step(s State, ev Event, now time.Time) (State, []Effect) {
 	emit := func(e ...Effect) { fx = append(fx, e...) }
 	switch ev := ev.(type) {
 	case KeyPress:
+		s.restSince = now
 		s.key(ev.Key, now, emit)
 	case Badge:
+		s.restSince = now
 		s.badge(ev.Number, now, emit)
+	case UpdateChanged:
+		s.Update = ev.Update
+		if s.phase == phIdle {
+			s.idleDeadline(now)
+			s.maybeInstall(now, emit)
+		}
+	case InstallFailed:
+		if s.phase == phUpdating {
+			s.Update = Update{}
+			s.toRest(now, emit)
+		}
 	case Tick:
 		s.tick(now, emit)
 	case PhotoTaken:
@@ -295,7 +318,7 @@ func (s *State) toRest(now time.Time, emit func(...Effect)) {
 		emit(CameraOff{}) // a session ends
 	}
 	*s = State{
-		Mode: s.Mode, Roster: s.Roster, Status: s.Status, Camera: s.Camera, Net: s.Net,
+		Mode: s.Mode, Roster: s.Roster, Status: s.Status, Camera: s.Camera, Net: s.Net, Update: s.Update, UpdateQuiet: s.UpdateQuiet, restSince: now,
 		wrong: s.wrong, lastWrong: s.lastWrong, lockLevel: s.lockLevel, lockedUntil: s.lockedUntil, ref: s.ref,
 	}
 	s.lang = s.settings().Language
@@ -311,7 +334,29 @@ func (s *State) idleDeadline(now time.Time) {
 		if !s.langUntil.IsZero() && s.langUntil.Before(s.deadline) {
 			s.deadline = s.langUntil
 		}
+		if at := s.restSince.Add(s.quiet()); s.Update.Ready && at.After(now) && at.Before(s.deadline) {
+			s.deadline = at
+		}
 	}
+}
+
+func (s *State) quiet() time.Duration {
+	if s.UpdateQuiet > 0 {
+		return s.UpdateQuiet
+	}
+	return UpdateQuiet
+}
+
+// maybeInstall installs a ready update once the idle kiosk has been left
+// alone for UpdateQuiet: the screen says it is updating and takes no keys
+// while the runner switches versions and restarts.
+func (s *State) maybeInstall(now time.Time, emit func(...Effect)) {
+	if !s.Update.Ready || s.phase != phIdle || s.Mode != Ready || s.entry != "" || now.Sub(s.restSince) < s.quiet() {
+		return
+	}
+	s.phase = phUpdating
+	s.deadline = time.Time{}
+	emit(InstallUpdate{Version: s.Update.Version})
 }
 
 func (s *State) timeout(now time.Time) {
@@ -339,6 +384,7 @@ func (s *State) tick(now time.Time, emit func(...Effect)) {
 			s.langChosen = false
 		}
 		s.idleDeadline(now)
+		s.maybeInstall(now, emit)
 	case phMessage:
 		s.leaveMessage(now, emit)
 	case phLocked:

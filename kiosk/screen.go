@@ -50,6 +50,7 @@ const (
 	ScreenCrew        = "crew"
 	ScreenCrewConfirm = "crew-confirm"
 	ScreenNoRoster    = "no-roster"
+	ScreenUpdating    = "updating"
 )
 
 // Equal reports whether two screens show the same thing.

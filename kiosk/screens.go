@@ -39,9 +39,20 @@ func (s State) Screen(now time.Time) Screen {
 		} else {
 			sc.Hints = []string{t("hint.enter_pin"), t("hint.clock_for"), t("hint.lang")}
 		}
+		switch u := s.Update; {
+		case u.Ready:
+			sc.Lines = append(sc.Lines, t("update.ready", u.Version))
+		case u.Version != "":
+			sc.Lines = append(sc.Lines, t("update.downloading", u.Version, u.Percent))
+		}
 		if !s.Net.Online {
 			sc.Icon = IconOffline
 		}
+	case phUpdating:
+		sc.Name = ScreenUpdating
+		sc.Big = t("update.installing")
+		sc.Lines = []string{t("update.back_soon", s.Update.Version)}
+		sc.Icon = IconWait
 	case phSetup:
 		sc.Name = ScreenSetupCode
 		sc.Title = t("setup.title")

@@ -67,6 +67,24 @@ func WatchdogInterval() (time.Duration, error) {
 	return d / 2, nil
 }
 
+// WatchdogTimeout is the unit's WatchdogSec= as systemd passes it to this
+// process (0 when it does not watch it): what a supervisor hands on to
+// the daemon it runs.
+func WatchdogTimeout() (time.Duration, error) {
+	d, err := daemon.SdWatchdogEnabled(false)
+	if err != nil {
+		return 0, fmt.Errorf("systemd: watchdog: %w; check WatchdogSec= in the unit", err)
+	}
+	return d, nil
+}
+
+// Notify sends one raw sd_notify message (a supervisor passing on its
+// child's); it does nothing outside systemd.
+func Notify(state string) error {
+	_, err := notify(state)
+	return err
+}
+
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
 
 // Notifier tells systemd how a daemon is doing, from any goroutine. The

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/siteclock/siteclock/firmware"
 	"github.com/siteclock/siteclock/kiosk"
 	"github.com/siteclock/siteclock/photoseal"
 	"github.com/siteclock/siteclock/protocol"
@@ -53,6 +54,9 @@ func (c *Client) round(ctx context.Context, id *identity) error {
 	c.setInterval(time.Duration(ans.SyncEvery))
 	c.recordAnchor(ans.ServerTime)
 	c.usePhotoKey(ans.PhotoKey)
+	if c.updates != nil {
+		c.updates.Offer(ans.Update, releaseSource{c, id})
+	}
 	if ans.Disabled {
 		return c.farewell(ctx, id)
 	}
@@ -103,6 +107,10 @@ func (c *Client) checkIn(ctx context.Context, id *identity) (protocol.CheckInRes
 		DeviceTime:    c.now(),
 		BootID:        c.bootID(),
 		BootTimeNS:    int64(c.bootTime()),
+		Arch:          firmware.Arch(),
+	}
+	if c.updates != nil {
+		ci.Update = c.updates.Report()
 	}
 	if err := c.callJSON(ctx, id.ServerURL, "check in", http.MethodPost, protocol.PathCheckIn, id.Token, ci, &ans); err != nil {
 		return ans, "", err

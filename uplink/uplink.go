@@ -78,6 +78,9 @@ type Options struct {
 	// Rand returns a uniformly random int64 in [0, n), for the jitter of
 	// retries; nil means math/rand/v2.Int64N. It is called from Run only.
 	Rand func(n int64) int64
+	// Updates, if set, hears of the software updates the office offers
+	// and reports on them at check-in.
+	Updates Updates
 }
 
 // Schedule of the sync loop.
@@ -126,6 +129,7 @@ type Client struct {
 	bootTime  func() time.Duration
 	camera    func() punch.NoPhoto
 	rand      func(int64) int64
+	updates   Updates
 
 	kick     chan struct{} // a punch was committed: upload now
 	enrolled chan struct{} // Enroll succeeded: sync with the new identity
@@ -160,6 +164,7 @@ func New(opts Options) (*Client, error) {
 		bootTime:  opts.BootTime,
 		camera:    opts.Camera,
 		rand:      opts.Rand,
+		updates:   opts.Updates,
 		kick:      make(chan struct{}, 1),
 		enrolled:  make(chan struct{}, 1),
 		syncEvery: DefaultSyncEvery,
@@ -285,6 +290,9 @@ func (c *Client) DeviceID() string {
 	}
 	return ""
 }
+
+// SetUpdates sets Options.Updates; call it before Run.
+func (c *Client) SetUpdates(u Updates) { c.updates = u }
 
 // Kick asks Run to sync now: wire daemon.Kiosk.Committed to it, so that a
 // punch goes up right after it is saved when the kiosk is online. It never

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/siteclock/siteclock/device"
+	"github.com/siteclock/siteclock/firmware"
 	"github.com/siteclock/siteclock/kiosk"
 )
 
@@ -59,6 +61,12 @@ const DefaultConfigPath = "/etc/siteclock/siteclockd.toml"
 //	[server]
 //	url = ""                     # the back office, e.g. https://office.example.com; "" for none
 //	nickname = ""                # this kiosk's name on the Devices page (default: host name)
+//	[update]
+//	release_keys = []            # public release keys (`siteclockd release keygen` prints one);
+//	                             # none: updates the office offers are refused
+//	ready_timeout = "2m"         # a new version must report ready within this
+//	probation = "2m"             # and then stay healthy this long, or the previous one is put back
+//	quiet = "30s"                # an update installs once no one touched the kiosk for this long
 type config struct {
 	StateDir string      `toml:"state_dir"`
 	LogLevel string      `toml:"log_level"`
@@ -85,6 +93,12 @@ type config struct {
 		URL      string `toml:"url"`
 		Nickname string `toml:"nickname"`
 	} `toml:"server"`
+	Update struct {
+		ReleaseKeys  []string `toml:"release_keys"`
+		ReadyTimeout string   `toml:"ready_timeout"`
+		Probation    string   `toml:"probation"`
+		Quiet        string   `toml:"quiet"`
+	} `toml:"update"`
 }
 
 type inputConfig struct {
@@ -121,6 +135,7 @@ func defaultConfig() config {
 	c.Camera.Driver = "sim"
 	c.Camera.Device = "/dev/video0"
 	c.Camera.Width, c.Camera.Height = 640, 480
+	c.Update.ReadyTimeout, c.Update.Probation, c.Update.Quiet = "2m", "2m", "30s"
 	return c
 }
 
@@ -201,10 +216,40 @@ func (c config) validate(path string) error {
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("config %s: %v", path, err)
 	}
+	if _, err := c.releaseKeys(); err != nil {
+		return fmt.Errorf("config %s: update.release_keys: %v", path, err)
+	}
+	for _, d := range []struct{ name, val string }{{"update.ready_timeout", c.Update.ReadyTimeout}, {"update.probation", c.Update.Probation}, {"update.quiet", c.Update.Quiet}} {
+		if v, err := time.ParseDuration(d.val); err != nil || v < time.Second || v > time.Hour {
+			return fmt.Errorf("config %s: %s %q is not a duration from 1s to 1h, such as \"2m\"", path, d.name, d.val)
+		}
+	}
 	if c.StateDir == "" {
 		return fmt.Errorf("config %s: state_dir is empty; name the folder for the punch queue", path)
 	}
 	return nil
+}
+
+// releaseKeys are the public release keys updates must be signed with.
+func (c config) releaseKeys() ([]ed25519.PublicKey, error) {
+	var keys []ed25519.PublicKey
+	for _, s := range c.Update.ReleaseKeys {
+		k, err := firmware.ParsePublicKey(s)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// updateTimes are the probation's limits and the quiet time before an
+// install (validated by loadConfig).
+func (c config) updateTimes() (ready, probation, quiet time.Duration) {
+	ready, _ = time.ParseDuration(c.Update.ReadyTimeout)
+	probation, _ = time.ParseDuration(c.Update.Probation)
+	quiet, _ = time.ParseDuration(c.Update.Quiet)
+	return ready, probation, quiet
 }
 
 // keypadLayout is the matrix keypad's layout: as configured, or the 3x4

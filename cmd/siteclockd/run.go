@@ -34,6 +34,10 @@ const usage = `usage:
                                           -rejected: those the back office refused, with why)
   siteclockd hwcheck [flags]              check the keypad, buttons, LED, buzzer, display and camera
                                           (-key-timeout 15s, -photo FILE); stop the daemon first
+  siteclockd supervise [flags]            run the kiosk as a child, in the version installed over the air, and
+                                          put the previous version back if a new one fails (the systemd unit)
+  siteclockd release keygen|sign|verify   make the release key, sign a build, check a signed build
+                                          (siteclockd release for details)
   siteclockd version                      print the version
 
 flags:
@@ -63,6 +67,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return punches(args[1:], stdout, stderr)
 		case "hwcheck":
 			return hwcheck(args[1:], stdin, stdout, stderr)
+		case "supervise":
+			return supervise(args[1:], stderr)
+		case "release":
+			return release(args[1:], stdout, stderr)
 		case "help", "-h", "-help", "--help":
 			fmt.Fprint(stdout, usage)
 			return nil
@@ -413,6 +421,7 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	_, _, state.UpdateQuiet = cfg.updateTimes()
 	hw, err := openHardware(cfg, stdin, stdout, log)
 	if err != nil {
 		return err
@@ -437,6 +446,17 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		k.Enroll = up
 		k.Committed = up.Kick
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	var upd *firmware.Updater
+	if up != nil {
+		if upd, err = newUpdater(ctx, cfg, log, events); err != nil {
+			cancel()
+			return err
+		}
+		upd.Kick = up.Kick
+		up.SetUpdates(upd)
+		k.Install = upd.Install
+	}
 
 	// systemd hears READY=1 with the first status line, once the
 	// database, the state and the hardware are open and the first screen
@@ -448,10 +468,15 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		log.Warn("no watchdog pings", "err", err)
 	}
 	k.Watchdog = sd.Watchdog
+	switch brokenBuild {
+	case "exit":
+		return errors.New("this build was made broken on purpose, for the update tests")
+	case "hang":
+		k.Watchdog = func() {}
+	}
 
 	log.Info("siteclockd starting", "version", firmware.Version, "state_dir", cfg.StateDir, "mode", state.Mode,
 		"input", cfg.Input.Driver, "display", cfg.Display.Driver, "camera", cfg.Camera.Driver)
-	ctx, cancel := context.WithCancel(ctx)
 	// STOPPING=1 as soon as the kiosk is told to stop (or its input ends),
 	// and before the database closes; a commit in progress still finishes.
 	stopped := make(chan struct{})
@@ -461,8 +486,12 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	upDone := make(chan error, 1)
 	if up != nil {
 		go func() { upDone <- up.Run(ctx) }()
+		go upd.Run(ctx)
 	}
-	if err := k.Run(ctx); err != nil {
+	restart := false
+	if err := k.Run(ctx); errors.Is(err, daemon.ErrRestart) {
+		restart = true
+	} else if err != nil {
 		return err
 	}
 	cancel()
@@ -478,6 +507,10 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			}
 			cancel()
 		}
+	}
+	if restart {
+		log.Info("siteclockd stopped to start the update")
+		return exitStatus(firmware.ExitRestart)
 	}
 	log.Info("siteclockd stopped")
 	// A vital input that failed stopped the kiosk; say why. Otherwise
