@@ -35,12 +35,28 @@ type Supervisor struct {
 	Probation    time.Duration // default 2 minutes
 	MaxAttempts  int           // starts of a version on probation; default 3
 	StopTimeout  time.Duration // SIGTERM to SIGKILL; default 15 s
-	// Notify sends one message to systemd (nil: not under systemd).
+	// Notify sends one message to systemd (nil: not under systemd). It is
+	// called from a goroutine of its own, so that a slow reader never
+	// holds up the supervision; watchdog pings are dropped, never queued,
+	// while it is behind.
 	Notify func(state string) error
 	Logger *slog.Logger
 	Now    func() time.Time
 
 	readySent bool
+	notes     chan string
+}
+
+// notify queues a message for systemd.
+func (s *Supervisor) notify(m string) {
+	if m == "WATCHDOG=1" {
+		select {
+		case s.notes <- m:
+		default:
+		}
+		return
+	}
+	s.notes <- m
 }
 
 func (s *Supervisor) defaults() {
@@ -59,6 +75,7 @@ func (s *Supervisor) defaults() {
 	if s.Notify == nil {
 		s.Notify = func(string) error { return nil }
 	}
+	s.notes = make(chan string, 32)
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -71,6 +88,17 @@ func (s *Supervisor) defaults() {
 // the exit status to leave with.
 func (s *Supervisor) Run(ctx context.Context) (int, error) {
 	s.defaults()
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for m := range s.notes {
+			if err := s.Notify(m); err != nil {
+				s.Logger.Warn("telling systemd failed", "err", err)
+			}
+		}
+	}()
+	// The last message (STOPPING=1) goes out before Run returns.
+	defer func() { close(s.notes); <-sent }()
 	dir, err := os.MkdirTemp(os.Getenv("RUNTIME_DIRECTORY"), "supervise-")
 	if err != nil {
 		return 1, fmt.Errorf("firmware: supervise: %w", err)
@@ -211,7 +239,7 @@ func (s *Supervisor) runChild(ctx context.Context, bin, sock string, msgs <-chan
 		case <-ctx.Done():
 			if !stopping {
 				stopping = true
-				s.Notify("STOPPING=1")
+				s.notify("STOPPING=1")
 				cmd.Process.Signal(syscall.SIGTERM)
 				go func() {
 					time.Sleep(s.StopTimeout)
@@ -241,15 +269,15 @@ func (s *Supervisor) runChild(ctx context.Context, bin, sock string, msgs <-chan
 					}
 					if !s.readySent {
 						s.readySent = true
-						s.Notify("READY=1")
+						s.notify("READY=1")
 					}
 				case line == "WATCHDOG=1":
 					lastPing = s.Now()
 					if ready && !trial {
-						s.Notify(line)
+						s.notify(line)
 					}
 				case strings.HasPrefix(line, "STATUS="):
-					s.Notify(line)
+					s.notify(line)
 				}
 			}
 		case <-readyTimer.C:
@@ -264,7 +292,7 @@ func (s *Supervisor) runChild(ctx context.Context, bin, sock string, msgs <-chan
 			probation = nil
 		case <-tick.C:
 			if !ready || trial {
-				s.Notify("WATCHDOG=1")
+				s.notify("WATCHDOG=1")
 			}
 			if trial && ready && s.Watchdog > 0 && s.Now().Sub(lastPing) > s.Watchdog {
 				return s.fail(cmd, exited, fmt.Sprintf("it stopped its watchdog pings (none for %s)", s.Now().Sub(lastPing).Round(time.Second)))
