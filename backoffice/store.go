@@ -48,8 +48,9 @@ import (
 
 // File and folder names inside the data folder.
 const (
-	dbName    = "office.db"
-	photosDir = "photos"
+	dbName      = "office.db"
+	photosDir   = "photos"
+	releasesDir = "releases"
 )
 
 // Sentinel errors a caller (the device API, the admin UI) decides on.
@@ -111,6 +112,7 @@ type Store struct {
 	dir      string
 	path     string
 	photoDir string
+	relDir   string // releases' binaries (releases.go)
 	w        *sql.DB // the writer's single connection
 	r        *sql.DB // readers
 	log      *slog.Logger
@@ -133,6 +135,8 @@ type Store struct {
 	photoKey *photoseal.PrivateKey // the company's, read at Open (photokey.go)
 
 	ci *checkIns // check-ins not yet written (checkins.go)
+
+	up updates // update targets and offers kept in memory (updates.go)
 }
 
 // Open opens the data folder dir, creating it (0700), its photos folder and
@@ -151,6 +155,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		dir:        abs,
 		path:       filepath.Join(abs, dbName),
 		photoDir:   filepath.Join(abs, photosDir),
+		relDir:     filepath.Join(abs, releasesDir),
 		log:        opts.Logger,
 		writes:     make(chan *writeReq, 1024),
 		writerDone: make(chan struct{}),
@@ -160,7 +165,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	for _, d := range []string{s.dir, s.photoDir} {
+	for _, d := range []string{s.dir, s.photoDir, s.relDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("backoffice: create data folder: %w; check that the server may write there", err)
 		}
@@ -244,6 +249,9 @@ func (s *Store) open(readers int) error {
 	}
 	if err := s.removeTempPhotos(); err != nil {
 		return err
+	}
+	if _, err := durable.RemoveTemp(s.relDir); err != nil {
+		return fmt.Errorf("backoffice: remove unfinished release uploads in %s: %w", s.relDir, err)
 	}
 	if err := durable.SyncDir(s.dir); err != nil {
 		return fmt.Errorf("backoffice: sync %s: %w", s.dir, err)
