@@ -112,7 +112,7 @@ type Store struct {
 	dir      string
 	path     string
 	photoDir string
-	relDir   string // releases' binaries (releases.go)
+	relDir   string  // releases' binaries (releases.go)
 	w        *sql.DB // the writer's single connection
 	r        *sql.DB // readers
 	log      *slog.Logger
