@@ -44,6 +44,10 @@ var ErrReleaseExists = errors.New("backoffice: release exists with other content
 // ErrNoRelease means no release of the version asked for was uploaded.
 var ErrNoRelease = errors.New("backoffice: no such release")
 
+// errBinaryRead means reading an uploaded binary failed: the upload broke
+// off, or went over its limit (the error wraps *http.MaxBytesError then).
+var errBinaryRead = errors.New("backoffice: reading the binary failed")
+
 // Release is one signed build of siteclockd for one architecture.
 type Release struct {
 	ID         string // what kiosks download it by (protocol.PathRelease + ID)
@@ -198,7 +202,7 @@ func (s *Store) receiveBinary(r io.Reader, m firmware.Manifest) (path string, er
 		if sqlitedb.IsDiskFull(err) {
 			return "", s.wrap("store release "+m.Name(), err)
 		}
-		return "", fmt.Errorf("backoffice: read the binary of %s: %w", m.Name(), err)
+		return "", &kindError{kind: errBinaryRead, msg: fmt.Sprintf("backoffice: read the binary of %s: %v", m.Name(), err), err: err}
 	}
 	switch {
 	case n > m.Size:
