@@ -177,6 +177,11 @@ func (u updateInfo) targetWords(d Device) (target, scope, note string, ok bool) 
 		return t.Version, scope, "not offered: the kiosk does not report its architecture (its software may be too old for updates)", false
 	case !u.builds[releaseKey{t.Version, d.Arch}]:
 		return t.Version, scope, fmt.Sprintf("not offered: no %s build for %s; upload one", t.Version, d.Arch), false
+	case sameVersion(d.Update.Version, t.Version) && !d.Update.Received.Before(t.SetAt) &&
+		(d.Update.State == protocol.UpdateRolledBack || d.Update.State == protocol.UpdateRefused):
+		// As offerUpdate decides.
+		return t.Version, scope, "not offered again after the kiosk " + map[bool]string{true: "rolled it back", false: "refused it"}[d.Update.State == protocol.UpdateRolledBack] +
+			"; choose the version again to retry", false
 	}
 	return t.Version, scope, "offered at its next check-in", true
 }
