@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/siteclock/siteclock/firmware"
 	"github.com/siteclock/siteclock/protocol"
+	"github.com/siteclock/siteclock/sqlitedb"
 )
 
 // releaser signs releases as `siteclockd release sign` does, with a key
@@ -455,5 +457,70 @@ func TestUpdateReport(t *testing.T) {
 	e.checkIn(token, protocol.CheckIn{Update: &protocol.UpdateReport{Version: "1.3.0", State: protocol.UpdateRefused, Detail: long}})
 	if d, _ := e.store.Device(id); d.Update.Detail != long || !d.Update.At.IsZero() {
 		t.Errorf("long detail: %+v", d.Update)
+	}
+}
+
+// undoSchema5 takes a database back from schema step 5, for the tests that
+// build an older database by undoing steps.
+var undoSchema5 = []string{
+	`DROP INDEX update_targets_scope`,
+	`DROP TABLE update_targets`,
+	`DROP TABLE releases`,
+	`ALTER TABLE devices DROP COLUMN arch`,
+	`ALTER TABLE devices DROP COLUMN update_version`,
+	`ALTER TABLE devices DROP COLUMN update_state`,
+	`ALTER TABLE devices DROP COLUMN update_progress`,
+	`ALTER TABLE devices DROP COLUMN update_detail`,
+	`ALTER TABLE devices DROP COLUMN update_at_ns`,
+	`ALTER TABLE devices DROP COLUMN update_received_ns`,
+}
+
+// A schema 4 database with devices takes schema 5: the devices have no
+// architecture and no update report yet, and take both.
+func TestSchema5Upgrade(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateCompany("Acme Framing", t0); err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := s.Enroll(enrollRequest(mustCode(t, s), "inst-1"), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite3", sqlitedb.DSN(filepath.Join(dir, dbName)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range append(undoSchema5, `PRAGMA user_version = 4`) {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("open a schema 4 database: %v", err)
+	}
+	defer s.Close()
+	got, err := s.Device(d.ID)
+	if err != nil || got.Arch != "" || got.Update != (UpdateStatus{}) || got.Nickname != d.Nickname {
+		t.Fatalf("device after the upgrade: %+v %v", got, err)
+	}
+	rs := newReleaser(t)
+	rs.add(s, "1.3.0", "arm64", fakeBinary(100, "x"))
+	if _, err := s.SetUpdateTarget(d.ID, "1.3.0", "ada", t0); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.CheckIn(d.ID, protocol.CheckIn{Version: "1.2.0", Arch: "arm64", Update: &protocol.UpdateReport{Version: "1.3.0", State: protocol.UpdateReady}}, t0)
+	if err != nil || resp.Update == nil {
+		t.Fatalf("check-in after the upgrade: %+v %v", resp.Update, err)
+	}
+	if got, _ := s.Device(d.ID); got.Arch != "arm64" || got.Update.State != "ready" {
+		t.Errorf("device: %q %+v", got.Arch, got.Update)
 	}
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/siteclock/siteclock/firmware"
+	"github.com/siteclock/siteclock/protocol"
 )
 
 // writeRelease writes a signed manifest and its binary as
@@ -112,4 +116,57 @@ func TestReleaseCommands(t *testing.T) {
 func sha256Of(b []byte) []byte {
 	s := sha256.Sum256(b)
 	return s[:]
+}
+
+// A release added and chosen from the command line while the server runs
+// on the same data folder is offered to a kiosk within seconds, and the
+// kiosk downloads it.
+func TestReleaseWhileServing(t *testing.T) {
+	data := t.TempDir()
+	srv := startServer(t, "serve", "-data", data, "-addr", "127.0.0.1:0", "-company", "Acme Framing")
+	m := codeRE.FindStringSubmatch(srv.stdout.String())
+	if m == nil {
+		t.Fatalf("no setup code printed:\n%s", srv.stdout)
+	}
+	var er protocol.EnrollResponse
+	if st := postJSON(t, http.DefaultClient, srv.url+protocol.PathEnroll, "", enrollBody(m[1]), &er); st != http.StatusOK {
+		t.Fatalf("enroll: %d", st)
+	}
+	checkIn := func() *protocol.UpdateOffer {
+		var resp protocol.CheckInResponse
+		if st := postJSON(t, http.DefaultClient, srv.url+protocol.PathCheckIn, er.Token, protocol.CheckIn{Version: "1.2.0", Arch: "arm64"}, &resp); st != http.StatusOK {
+			t.Fatalf("check-in: %d", st)
+		}
+		return resp.Update
+	}
+	if o := checkIn(); o != nil {
+		t.Fatalf("offered before any release: %+v", o)
+	}
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	bin := []byte(strings.Repeat("siteclockd 1.3.0 ", 5000))
+	manifest, binary := writeRelease(t, key, "1.3.0", "arm64", bin)
+	if _, err := runCmd(t, "release", "add", "-data", data, manifest, binary); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runCmd(t, "release", "target", "-data", data, "1.3.0"); err != nil {
+		t.Fatal(err)
+	}
+	var offer *protocol.UpdateOffer
+	for deadline := time.Now().Add(15 * time.Second); offer == nil && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		offer = checkIn()
+	}
+	if offer == nil {
+		t.Fatal("the server never offered the release added from the command line")
+	}
+	req, _ := http.NewRequest("GET", srv.url+offer.Path, nil)
+	req.Header.Set("Authorization", "Bearer "+er.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, bin) {
+		t.Errorf("download: %d, %d bytes", resp.StatusCode, len(got))
+	}
 }
