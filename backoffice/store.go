@@ -1,18 +1,20 @@
 // Package backoffice is siteclock's back office: the company, its employees,
 // security roles and device settings that kiosks sync as a roster; the
-// kiosks enrolled with the company's setup code; and the punches and photos
-// they upload. A Store keeps all of it in one SQLite database (office.db)
-// and a photos folder inside a data folder; a Server answers the device API
-// (docs/protocol.md) on top of a Store.
+// kiosks enrolled with the company's setup code; the punches and photos
+// they upload; and the signed releases of the kiosk software an admin
+// chooses for them (releases.go, updates.go). A Store keeps all of it in
+// one SQLite database (office.db) and the photos and releases folders
+// inside a data folder; a Server answers the device API (docs/protocol.md)
+// on top of a Store.
 //
 // Durability: the database runs in WAL mode with synchronous=FULL, so a
-// write has reached stable storage when its method returns; a photo file is
-// written, fsync'd and renamed into place before the row that names it
-// commits. The one exception is a device's check-in record (its last
-// check-in, versions, waiting count and clock anchor): check-ins are
-// answered from memory and written in batches every 500 ms (checkins.go),
-// so a crash can lose at most that much of them, never a punch, a photo or
-// an admin's change.
+// write has reached stable storage when its method returns; a photo or a
+// release's binary is written, fsync'd and renamed into place before the
+// row that names it commits. The one exception is a device's check-in
+// record (its last check-in, versions, waiting count, clock anchor,
+// architecture and update report): check-ins are answered from memory and
+// written in batches every 500 ms (checkins.go), so a crash can lose at
+// most that much of them, never a punch, a photo or an admin's change.
 //
 // Every write goes through one writer goroutine, which commits the writes
 // waiting at that moment in one transaction, each inside its own savepoint
