@@ -351,6 +351,12 @@ func (o *Office) uploadReleaseForm(w http.ResponseWriter, r *http.Request) {
 		o.done(w, r, "/releases", msg)
 		return
 	}
+	if !errors.Is(err, errUploadCSRF) && !errors.Is(err, errUploadTooLarge) {
+		// The rest of a refused upload is read (within its limit), so
+		// that the browser shows the answer rather than a connection
+		// reset while it is still sending.
+		io.Copy(io.Discard, r.Body)
+	}
 	status := http.StatusBadRequest
 	var fe *fieldError
 	var msg string
