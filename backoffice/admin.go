@@ -1,6 +1,7 @@
 package backoffice
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,6 +33,10 @@ type OfficeOptions struct {
 	// SignInPerUser and SignInPerAddress limit failed sign-ins; zero
 	// means DefaultSignInPerUser and DefaultSignInPerAddress.
 	SignInPerUser, SignInPerAddress Rate
+	// ReleaseKeys are the release keys the office trusts: an uploaded
+	// release whose manifest none of them verifies is refused. Empty: the
+	// office stores releases unverified, and kiosks verify them.
+	ReleaseKeys []ed25519.PublicKey
 }
 
 // Office serves the admin side of the back office: the web UI for people
@@ -47,13 +52,14 @@ type Office struct {
 	cookies     cookieNames
 	crossOrigin *http.CrossOriginProtection
 	signinLimit *failLimiter
+	releaseKeys []ed25519.PublicKey
 	pages       templates
 	handler     http.Handler
 }
 
 // NewOffice returns the admin UI and API for store.
 func NewOffice(store *Store, opts OfficeOptions) *Office {
-	o := &Office{store: store, now: opts.Now, log: opts.Logger, sms: opts.SMS, secure: opts.Secure}
+	o := &Office{store: store, now: opts.Now, log: opts.Logger, sms: opts.SMS, secure: opts.Secure, releaseKeys: opts.ReleaseKeys}
 	if o.now == nil {
 		o.now = time.Now
 	}
@@ -95,6 +101,10 @@ func NewOffice(store *Store, opts OfficeOptions) *Office {
 		{"POST /devices/setup-code/send", o.signedIn(o.sendCodeForm)},
 		{"GET /devices/{id}/disable", o.signedIn(o.disablePage)},
 		{"POST /devices/{id}/disable", o.signedIn(o.disableForm)},
+		{"POST /devices/{id}/update-target", o.signedIn(o.deviceTargetForm)},
+		{"GET /releases", o.signedIn(o.releasesPage)},
+		{"POST /releases", o.uploadReleaseForm},
+		{"POST /releases/target", o.signedIn(o.allTargetForm)},
 		{"GET /employees", o.signedIn(o.employeesPage)},
 		{"GET /employees/new", o.signedIn(o.employeePage)},
 		{"POST /employees/new", o.signedIn(o.employeeForm)},
@@ -120,6 +130,13 @@ func NewOffice(store *Store, opts OfficeOptions) *Office {
 		{"GET " + apiPrefix + "devices", o.apiAuth(o.apiDevices)},
 		{"GET " + apiPrefix + "devices/{id}", o.apiAuth(o.apiDevice)},
 		{"POST " + apiPrefix + "devices/{id}/disable", o.apiAuth(o.apiDisableDevice)},
+		{"PUT " + apiPrefix + "devices/{id}/update-target", o.apiAuth(o.apiSetDeviceTarget)},
+		{"DELETE " + apiPrefix + "devices/{id}/update-target", o.apiAuth(o.apiClearDeviceTarget)},
+		{"GET " + apiPrefix + "releases", o.apiAuth(o.apiReleases)},
+		{"POST " + apiPrefix + "releases", o.apiAuth(o.apiUploadRelease)},
+		{"GET " + apiPrefix + "releases/{id}", o.apiAuth(o.apiRelease)},
+		{"PUT " + apiPrefix + "update-target", o.apiAuth(o.apiSetAllTarget)},
+		{"DELETE " + apiPrefix + "update-target", o.apiAuth(o.apiClearAllTarget)},
 		{"GET " + apiPrefix + "employees", o.apiAuth(o.apiEmployees)},
 		{"POST " + apiPrefix + "employees", o.apiAuth(o.apiCreateEmployee)},
 		{"GET " + apiPrefix + "employees/{id}", o.apiAuth(o.apiEmployee)},

@@ -189,6 +189,11 @@ type deviceJSON struct {
 	// PunchChain is what the office found checking the device's signed
 	// punches (integrity.go).
 	PunchChain *chainJSON `json:"punch_chain"`
+	// Updates (web_releases.go): the architecture the kiosk reports, the
+	// version chosen for it, and its latest update report.
+	Arch         string      `json:"arch"`
+	UpdateTarget *targetJSON `json:"update_target"`
+	Update       *updateJSON `json:"update"`
 }
 
 type chainJSON struct {
@@ -266,6 +271,10 @@ func (o *Office) apiDevices(w http.ResponseWriter, r *http.Request, _ Admin) {
 		o.apiFail(w, r, err)
 		return
 	}
+	if err := o.withUpdates(out, ds, loc); err != nil {
+		o.apiFail(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, struct {
 		RosterVersion string       `json:"roster_version"`
 		Devices       []deviceJSON `json:"devices"`
@@ -289,6 +298,10 @@ func (o *Office) writeDevice(w http.ResponseWriter, r *http.Request, id string) 
 	}
 	js := []deviceJSON{deviceToJSON(d, cur, o.zone())}
 	if err := o.withChain(js, o.zone()); err != nil {
+		o.apiFail(w, r, err)
+		return
+	}
+	if err := o.withUpdates(js, []Device{d}, o.zone()); err != nil {
 		o.apiFail(w, r, err)
 		return
 	}

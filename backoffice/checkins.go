@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/siteclock/siteclock/protocol"
 )
 
 // A thousand kiosks checking in at once (after an outage, say) must each be
@@ -67,6 +69,9 @@ type pendingCheckIn struct {
 	waiting       int
 	oldestWaiting sql.NullInt64
 	camera        string
+	arch          string                 // "" keeps the one held
+	update        *protocol.UpdateReport // nil keeps the one held
+	updateAt      int64                  // when update was received, Unix ns
 }
 
 // anchorKey names a clock anchor: one per device and boot.
@@ -191,6 +196,7 @@ func (s *Store) checkInFlusher() {
 			return
 		case <-reload.C:
 			s.loadDevices()
+			s.loadUpdates() // releases added and targets set by another process
 			continue
 		case <-flush.C:
 			// Another process may have changed the company.
@@ -214,6 +220,16 @@ func (s *Store) recordCheckIn(deviceID string, rec pendingCheckIn, bootID string
 	}
 	c.seq++
 	rec.seq = c.seq
+	// A check-in that says nothing of the architecture or an update keeps
+	// what an earlier one not yet written said.
+	if old, ok := c.devices[deviceID]; ok {
+		if rec.arch == "" {
+			rec.arch = old.arch
+		}
+		if rec.update == nil {
+			rec.update, rec.updateAt = old.update, old.updateAt
+		}
+	}
 	c.devices[deviceID] = rec
 	if bootID != "" {
 		k := anchorKey{deviceID, bootID}
@@ -265,9 +281,15 @@ func (s *Store) flushCheckIns() error {
 
 	err := s.write(func(tx *sql.Tx) error {
 		up := tx.Stmt(s.stmts.checkIn)
+		report := tx.Stmt(s.stmts.updateReport)
 		for _, d := range devs {
-			if _, err := up.Exec(d.at, d.version, d.rosterVersion, d.waiting, d.oldestWaiting, d.camera, d.id); err != nil {
+			if _, err := up.Exec(d.at, d.version, d.rosterVersion, d.waiting, d.oldestWaiting, d.camera, d.arch, d.id); err != nil {
 				return err
+			}
+			if u := d.update; u != nil {
+				if _, err := report.Exec(u.Version, u.State, u.Progress, u.Detail, optionalNS(u.At), d.updateAt, d.id); err != nil {
+					return err
+				}
 			}
 		}
 		an := tx.Stmt(s.stmts.anchor)

@@ -49,6 +49,11 @@ type Device struct {
 	DisabledAt time.Time // zero when enabled
 	DisabledBy string
 	GoodbyeAt  time.Time // when the disabled device said it sent everything
+
+	// Arch is the architecture the kiosk reports ("arm64"; "" if it never
+	// said), Update its latest update report (updates.go).
+	Arch   string
+	Update UpdateStatus
 }
 
 // Disabled reports whether the device was disabled.
@@ -61,7 +66,8 @@ func (d Device) Gone() bool { return !d.GoodbyeAt.IsZero() }
 const deviceColumns = `d.id, d.installation_id, d.nickname, d.hardware, d.version, d.public_key,
 	d.enrolled_at_ns, d.token_at_ns, d.last_checkin_ns, d.roster_version, d.waiting, d.oldest_waiting_ns,
 	d.camera, d.last_used_by, coalesce((SELECT name FROM employees e WHERE e.id = d.last_used_by), ''),
-	d.disabled_at_ns, d.disabled_by, d.goodbye_at_ns`
+	d.disabled_at_ns, d.disabled_by, d.goodbye_at_ns,
+	d.arch, d.update_version, d.update_state, d.update_progress, d.update_detail, d.update_at_ns, d.update_received_ns`
 
 // deviceFrom is what deviceColumns select from. The employee's name is a
 // subquery: with this SQLite a LEFT JOIN made the lookup ten times slower.
@@ -72,11 +78,13 @@ func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
 		d                                 Device
 		enrolled, tokenAt                 int64
 		checkin, oldest, disabled, byebye sql.NullInt64
+		updateAt, updateRecv              sql.NullInt64
 		camera                            string
 	)
 	err := sc.Scan(&d.ID, &d.InstallationID, &d.Nickname, &d.Hardware, &d.Version, &d.PublicKey,
 		&enrolled, &tokenAt, &checkin, &d.RosterVersion, &d.Waiting, &oldest,
-		&camera, &d.LastUsedBy, &d.LastUsedByName, &disabled, &d.DisabledBy, &byebye)
+		&camera, &d.LastUsedBy, &d.LastUsedByName, &disabled, &d.DisabledBy, &byebye,
+		&d.Arch, &d.Update.Version, &d.Update.State, &d.Update.Progress, &d.Update.Detail, &updateAt, &updateRecv)
 	if err != nil {
 		return Device{}, err
 	}
@@ -87,6 +95,7 @@ func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
 	d.Camera = punch.NoPhoto(camera)
 	d.DisabledAt = nullTime(disabled)
 	d.GoodbyeAt = nullTime(byebye)
+	d.Update.At, d.Update.Received = nullTime(updateAt), nullTime(updateRecv)
 	return d, nil
 }
 
@@ -297,13 +306,15 @@ func validateCheckIn(c protocol.CheckIn) error {
 	case c.BootTimeNS < 0:
 		return invalid("boot_time_ns is negative")
 	}
-	return nil
+	return validateUpdate(c)
 }
 
 // CheckIn records what a device reports and answers with what it should
 // know: the server's time, the current roster version, whether it is
-// disabled, and how often to check in. The pairing of the device's boot
-// clock with the server's clock is kept per boot.
+// disabled, how often to check in, and the release to install if an admin
+// chose one for it (offerUpdate). The pairing of the device's boot clock
+// with the server's clock is kept per boot; its architecture and update
+// report are kept with the device.
 //
 // The answer reflects every change that committed before the call (a
 // device disabled, a new roster); the report is kept in memory and written
@@ -336,16 +347,25 @@ func (s *Store) CheckIn(deviceID string, c protocol.CheckIn, now time.Time) (pro
 	}
 	at := now.UnixNano()
 	rec := pendingCheckIn{at: at, version: c.Version, rosterVersion: c.RosterVersion, waiting: c.Waiting,
-		oldestWaiting: optionalNS(c.OldestWaiting), camera: string(c.Camera)}
+		oldestWaiting: optionalNS(c.OldestWaiting), camera: string(c.Camera), arch: c.Arch}
+	if c.Update != nil {
+		u := *c.Update
+		rec.update, rec.updateAt = &u, at
+	}
 	anchor := pendingAnchor{server: at, device: optionalNS(c.DeviceTime), boot: c.BootTimeNS, firstSeen: at}
+	offer := s.offerUpdate(deviceID, d.Disabled, c, at)
 	if !s.recordCheckIn(deviceID, rec, c.BootID, anchor) {
 		return protocol.CheckInResponse{}, ErrClosed
+	}
+	if rec.update != nil {
+		s.noteOutcome(deviceID, rec.update, at)
 	}
 	return protocol.CheckInResponse{
 		ServerTime:    now,
 		RosterVersion: rosterVersion(answer.rosterVersion),
 		Disabled:      d.Disabled,
 		SyncEvery:     protocol.Duration(answer.syncEvery),
+		Update:        offer,
 	}, nil
 }
 
@@ -456,6 +476,7 @@ type statements struct {
 	checkInAnswer *sql.Stmt // readers
 	deviceGone    *sql.Stmt // writer
 	checkIn       *sql.Stmt // writer: flushCheckIns
+	updateReport  *sql.Stmt // writer: flushCheckIns
 	anchor        *sql.Stmt // writer
 	punchExists   *sql.Stmt // writer
 	punchEmployee *sql.Stmt // writer
@@ -475,7 +496,9 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.r, &s.stmts.deviceState, `SELECT disabled_at_ns IS NOT NULL, goodbye_at_ns IS NOT NULL FROM devices WHERE id = ?`},
 		{s.r, &s.stmts.checkInAnswer, `SELECT roster_version, sync_every_ns FROM company WHERE id = 1`},
 		{s.w, &s.stmts.checkIn, `UPDATE devices SET last_checkin_ns = ?, version = ?, roster_version = ?, waiting = ?,
-			oldest_waiting_ns = ?, camera = ? WHERE id = ?`},
+			oldest_waiting_ns = ?, camera = ?, arch = coalesce(nullif(?, ''), arch) WHERE id = ?`},
+		{s.w, &s.stmts.updateReport, `UPDATE devices SET update_version = ?, update_state = ?, update_progress = ?,
+			update_detail = ?, update_at_ns = ?, update_received_ns = ? WHERE id = ?`},
 		{s.w, &s.stmts.anchor, `INSERT INTO clock_anchors (device_id, boot_id, server_time_ns, device_time_ns, boot_time_ns, first_seen_ns)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, boot_id) DO UPDATE SET server_time_ns = excluded.server_time_ns,
 			device_time_ns = excluded.device_time_ns, boot_time_ns = excluded.boot_time_ns`},
@@ -495,7 +518,7 @@ func (s *Store) prepare(ctx context.Context) error {
 
 func (st *statements) close() {
 	for _, s := range []*sql.Stmt{st.authenticate, st.rosterVersion, st.deviceState, st.checkInAnswer, st.deviceGone, st.checkIn,
-		st.anchor, st.punchExists, st.punchEmployee, st.insertPunch, st.clearRejected} {
+		st.updateReport, st.anchor, st.punchExists, st.punchEmployee, st.insertPunch, st.clearRejected} {
 		if s != nil {
 			s.Close()
 		}

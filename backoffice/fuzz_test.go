@@ -14,6 +14,8 @@ package backoffice_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -33,6 +35,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/siteclock/siteclock/backoffice"
+	"github.com/siteclock/siteclock/firmware"
 	"github.com/siteclock/siteclock/protocol"
 	"github.com/siteclock/siteclock/punch"
 )
@@ -112,6 +115,26 @@ func newFuzzOffice(f *testing.F) *fuzzOffice {
 		Direction: punch.In, At: now, BootID: "boot-fuzz", PhotoSHA256: o.photoSHA}}, now)
 	if err != nil || res[0].Status != protocol.Accepted {
 		f.Fatalf("the punch waiting for its photo: %+v, %v", res, err)
+	}
+
+	// A release chosen for every device, so that check-ins that say
+	// "arm64" and another version are offered it.
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	bin := []byte("siteclockd 1.3.0 for arm64")
+	binSum := sha256.Sum256(bin)
+	manifest, err := firmware.Sign(firmware.Manifest{Product: firmware.Product, Version: "1.3.0", Arch: "arm64", Size: int64(len(bin)),
+		SHA256: hex.EncodeToString(binSum[:]), Created: now}, key)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, _, err := s.AddRelease(manifest, bytes.NewReader(bin), "fuzz", backoffice.ReleaseOptions{}, now); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := s.SetUpdateTarget("", "1.3.0", "fuzz", now); err != nil {
+		f.Fatal(err)
 	}
 
 	o.replacer = strings.NewReplacer("$CODE", code.Code, "$ANA", ana.ID, "$BEN", ben.ID, "$CARLA", carla.ID,
@@ -251,6 +274,9 @@ func FuzzCheckIn(f *testing.F) {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&ans); err != nil || ans.ServerTime.IsZero() || ans.RosterVersion == "" || ans.SyncEvery <= 0 || ans.Disabled {
 			t.Errorf("check-in answer %+v (%v)", ans, err)
+		}
+		if u := ans.Update; u != nil && (!strings.HasPrefix(u.Path, protocol.PathRelease) || len(u.Manifest) == 0) {
+			t.Errorf("update offer %+v", u)
 		}
 	})
 }

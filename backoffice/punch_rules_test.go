@@ -148,7 +148,7 @@ func TestClockForGrantsAfterUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range append(undoSchema4, `DROP TABLE clock_for_grants`, `ALTER TABLE punches DROP COLUMN roster_version`, `PRAGMA user_version = 2`) {
+	for _, q := range append(append(undoSchema5, undoSchema4...), `DROP TABLE clock_for_grants`, `ALTER TABLE punches DROP COLUMN roster_version`, `PRAGMA user_version = 2`) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

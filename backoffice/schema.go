@@ -264,4 +264,45 @@ CREATE TABLE punch_chain (
 CREATE INDEX punch_chain_problems ON punch_chain (device_id)
 	WHERE sig_ok = 0 OR link IN ('gap', 'broken') OR conflict <> '';
 `,
+	// 5: signed over-the-air updates (releases.go, updates.go). A release
+	// is one signed build of siteclockd for one architecture; its binary
+	// is the file releases/<sha256> in the data folder, written and
+	// fsync'd before its row commits. The office holds no release key: the
+	// manifest is kept as uploaded, and kiosks verify it.
+	//
+	// An update target names the version kiosks should run: the row with
+	// device_id NULL is every device's, a row naming a device overrides it
+	// for that device. Each device keeps the architecture it reports and
+	// its latest update report (state '' when it never sent one).
+	`
+CREATE TABLE releases (
+	id             TEXT    PRIMARY KEY CHECK (id <> ''),
+	version        TEXT    NOT NULL CHECK (version <> ''),
+	arch           TEXT    NOT NULL CHECK (arch <> ''),
+	size           INTEGER NOT NULL CHECK (size > 0),
+	sha256         TEXT    NOT NULL CHECK (length(sha256) = 64),
+	manifest       BLOB    NOT NULL CHECK (length(manifest) > 0), -- the signed manifest, as uploaded
+	uploaded_at_ns INTEGER NOT NULL,
+	uploaded_by    TEXT    NOT NULL,
+	UNIQUE (version, arch)
+);
+
+CREATE TABLE update_targets (
+	id        INTEGER PRIMARY KEY,
+	device_id TEXT    REFERENCES devices (id), -- NULL: every device
+	version   TEXT    NOT NULL CHECK (version <> ''),
+	set_by    TEXT    NOT NULL,
+	set_at_ns INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX update_targets_scope ON update_targets (coalesce(device_id, ''));
+
+ALTER TABLE devices ADD COLUMN arch TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN update_version TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN update_state TEXT NOT NULL DEFAULT ''
+	CHECK (update_state IN ('', 'downloading', 'ready', 'installing', 'installed', 'rolled_back', 'refused', 'failed'));
+ALTER TABLE devices ADD COLUMN update_progress INTEGER NOT NULL DEFAULT 0 CHECK (update_progress BETWEEN 0 AND 100);
+ALTER TABLE devices ADD COLUMN update_detail TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN update_at_ns INTEGER;       -- the kiosk's clock when it reached the state
+ALTER TABLE devices ADD COLUMN update_received_ns INTEGER; -- the server's clock when it heard it
+`,
 }

@@ -78,6 +78,7 @@ func NewServer(store *Store, opts ServerOptions) *Server {
 		{"POST", protocol.PathPunches, s.auth(s.punches)},
 		{"PUT", protocol.PathPhotos + "{sha256}", s.auth(s.photo)},
 		{"POST", protocol.PathGoodbye, s.auth(s.goodbye)},
+		{"GET", protocol.PathRelease + "{id}", s.auth(s.release)},
 	}
 	for _, rt := range routes {
 		mux.HandleFunc(rt.method+" "+rt.path, rt.h)

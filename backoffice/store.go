@@ -1,18 +1,20 @@
 // Package backoffice is siteclock's back office: the company, its employees,
 // security roles and device settings that kiosks sync as a roster; the
-// kiosks enrolled with the company's setup code; and the punches and photos
-// they upload. A Store keeps all of it in one SQLite database (office.db)
-// and a photos folder inside a data folder; a Server answers the device API
-// (docs/protocol.md) on top of a Store.
+// kiosks enrolled with the company's setup code; the punches and photos
+// they upload; and the signed releases of the kiosk software an admin
+// chooses for them (releases.go, updates.go). A Store keeps all of it in
+// one SQLite database (office.db) and the photos and releases folders
+// inside a data folder; a Server answers the device API (docs/protocol.md)
+// on top of a Store.
 //
 // Durability: the database runs in WAL mode with synchronous=FULL, so a
-// write has reached stable storage when its method returns; a photo file is
-// written, fsync'd and renamed into place before the row that names it
-// commits. The one exception is a device's check-in record (its last
-// check-in, versions, waiting count and clock anchor): check-ins are
-// answered from memory and written in batches every 500 ms (checkins.go),
-// so a crash can lose at most that much of them, never a punch, a photo or
-// an admin's change.
+// write has reached stable storage when its method returns; a photo or a
+// release's binary is written, fsync'd and renamed into place before the
+// row that names it commits. The one exception is a device's check-in
+// record (its last check-in, versions, waiting count, clock anchor,
+// architecture and update report): check-ins are answered from memory and
+// written in batches every 500 ms (checkins.go), so a crash can lose at
+// most that much of them, never a punch, a photo or an admin's change.
 //
 // Every write goes through one writer goroutine, which commits the writes
 // waiting at that moment in one transaction, each inside its own savepoint
@@ -48,8 +50,9 @@ import (
 
 // File and folder names inside the data folder.
 const (
-	dbName    = "office.db"
-	photosDir = "photos"
+	dbName      = "office.db"
+	photosDir   = "photos"
+	releasesDir = "releases"
 )
 
 // Sentinel errors a caller (the device API, the admin UI) decides on.
@@ -111,6 +114,7 @@ type Store struct {
 	dir      string
 	path     string
 	photoDir string
+	relDir   string  // releases' binaries (releases.go)
 	w        *sql.DB // the writer's single connection
 	r        *sql.DB // readers
 	log      *slog.Logger
@@ -133,6 +137,8 @@ type Store struct {
 	photoKey *photoseal.PrivateKey // the company's, read at Open (photokey.go)
 
 	ci *checkIns // check-ins not yet written (checkins.go)
+
+	up updates // update targets and offers kept in memory (updates.go)
 }
 
 // Open opens the data folder dir, creating it (0700), its photos folder and
@@ -151,6 +157,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		dir:        abs,
 		path:       filepath.Join(abs, dbName),
 		photoDir:   filepath.Join(abs, photosDir),
+		relDir:     filepath.Join(abs, releasesDir),
 		log:        opts.Logger,
 		writes:     make(chan *writeReq, 1024),
 		writerDone: make(chan struct{}),
@@ -160,7 +167,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	for _, d := range []string{s.dir, s.photoDir} {
+	for _, d := range []string{s.dir, s.photoDir, s.relDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("backoffice: create data folder: %w; check that the server may write there", err)
 		}
@@ -244,6 +251,9 @@ func (s *Store) open(readers int) error {
 	}
 	if err := s.removeTempPhotos(); err != nil {
 		return err
+	}
+	if _, err := durable.RemoveTemp(s.relDir); err != nil {
+		return fmt.Errorf("backoffice: remove unfinished release uploads in %s: %w", s.relDir, err)
 	}
 	if err := durable.SyncDir(s.dir); err != nil {
 		return fmt.Errorf("backoffice: sync %s: %w", s.dir, err)

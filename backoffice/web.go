@@ -19,7 +19,7 @@ import (
 var webFS embed.FS
 
 // pageNames are the templates in web/, each rendered inside layout.html.
-var pageNames = []string{"signin", "error", "devices", "disable", "employees", "employee", "roles", "settings", "timecards", "tokens"}
+var pageNames = []string{"signin", "error", "devices", "disable", "employees", "employee", "roles", "settings", "timecards", "tokens", "releases"}
 
 type templates map[string]*template.Template
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/siteclock/siteclock/protocol"
 	"github.com/siteclock/siteclock/roster"
 )
 
@@ -68,8 +69,9 @@ func portraitJPEG() []byte {
 }
 
 // The web UI in a real headless chromium: sign in, add an employee, turn
-// FaceFront off for a role, rotate the setup code, disable a device, and
-// hover a timecard's "i" to see the photo. Each step leaves a screenshot.
+// FaceFront off for a role, rotate the setup code, disable a device,
+// hover a timecard's "i" to see the photo, upload a release and choose it
+// for the devices. Each step leaves a screenshot.
 func TestBrowser(t *testing.T) {
 	chromium := findChromium(t)
 	shots := artifacts(t)
@@ -77,7 +79,7 @@ func TestBrowser(t *testing.T) {
 
 	e := newOfficeEnv(t, OfficeOptions{})
 	deviceID, devToken := e.enrollDevice("Main St trailer")
-	e.enrollDevice("Yard gate")
+	yardID, yardToken := e.enrollDevice("Yard gate")
 	photo := portraitJPEG()
 	timecardPunches(t, e, devToken, photo)
 	if _, err := e.store.SetSettings(roster.Settings{Timezone: "America/Chicago", Nickname: "Site kiosk", PhotoRotation: 90}); err != nil {
@@ -298,6 +300,90 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("purged photo reason %q", why)
 	}
 	shot(t, bctx, shots, "12-timecard-photo-deleted")
+
+	// Upload a signed release through the form (the files as `siteclockd
+	// release sign` leaves them), choose it for all devices and one
+	// device, and see where the kiosk stands on the Devices page.
+	rs := newReleaser(t)
+	bin := fakeBinary(2<<20, "browser 1.3.0")
+	files := t.TempDir()
+	manifestFile, binFile := filepath.Join(files, "siteclockd-1.3.0-arm64.manifest"), filepath.Join(files, "siteclockd-1.3.0-arm64")
+	if err := os.WriteFile(manifestFile, rs.sign("1.3.0", "arm64", bin), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(binFile, bin, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	do("open releases",
+		chromedp.Click(chromedp.CSS(`nav a[href="/releases"]`)),
+		chromedp.WaitVisible(chromedp.ID("upload-release")),
+	)
+	do("upload the release",
+		chromedp.SetUploadFiles(chromedp.ID("manifest"), []string{manifestFile}),
+		chromedp.SetUploadFiles(chromedp.ID("binary"), []string{binFile}),
+		chromedp.Click(chromedp.ID("upload")),
+		chromedp.WaitVisible(chromedp.CSS(`#releases tr[data-version="1.3.0"]`)),
+	)
+	if f := text(".flash"); !strings.Contains(f, "Added siteclockd 1.3.0 (arm64).") {
+		t.Errorf("after the upload: %q", f)
+	}
+	if rels, err := e.store.Releases(); err != nil || len(rels) != 1 || rels[0].SHA256 != sha256hex(bin) {
+		t.Fatalf("stored releases %+v %v", rels, err)
+	}
+	shot(t, bctx, shots, "13-release-uploaded")
+	do("choose it for all devices",
+		chromedp.SetValue(chromedp.ID("all-version"), "1.3.0"),
+		chromedp.Click(chromedp.ID("set-all-target")),
+		flashSays("All devices should run 1.3.0"),
+	)
+	if now := text("#all-target-now"); !strings.Contains(now, "All devices should run 1.3.0") {
+		t.Errorf("all devices' version: %q", now)
+	}
+	yardRow := fmt.Sprintf(`#device-targets tr[data-device-id="%s"]`, yardID)
+	do("choose it for the yard's kiosk",
+		chromedp.SetValue(chromedp.CSS(yardRow+` select`), "1.3.0"),
+		chromedp.Click(chromedp.CSS(yardRow+` button`)),
+		flashSays("Yard gate should run 1.3.0"),
+	)
+	ts, err := e.store.UpdateTargets()
+	if err != nil || ts.All == nil || ts.All.Version != "1.3.0" || ts.Devices[yardID].Version != "1.3.0" || ts.Devices[yardID].SetBy != e.admin.Username {
+		t.Fatalf("targets %+v %v", ts, err)
+	}
+	shot(t, bctx, shots, "14-release-chosen")
+	// The kiosk is offered it and reports how far it got.
+	resp := e.checkIn(yardToken, protocol.CheckIn{Version: "1.2.0", Arch: "arm64"})
+	if resp.Update == nil {
+		t.Fatal("the yard's kiosk was not offered 1.3.0")
+	}
+	e.checkIn(yardToken, protocol.CheckIn{Version: "1.2.0", Arch: "arm64",
+		Update: &protocol.UpdateReport{Version: "1.3.0", State: protocol.UpdateDownloading, Progress: 42, At: e.clock.Now()}})
+	do("open devices", chromedp.Click(chromedp.CSS(`nav a[href="/devices"]`)), chromedp.WaitVisible(chromedp.ID("approved")))
+	if u := text(fmt.Sprintf(`#approved tr[data-device-id="%s"] td.update`, yardID)); !strings.Contains(u, "downloading 1.3.0: 42%") || !strings.Contains(u, "target 1.3.0") {
+		t.Errorf("the yard's update cell: %q", u)
+	}
+	shot(t, bctx, shots, "15-devices-update")
+}
+
+// flashSays waits until the page's flash message says what: the message
+// of the step before may still be showing while the form is sent.
+func flashSays(what string) chromedp.Action[chromedp.Void] {
+	js := fmt.Sprintf(`(() => { const f = document.querySelector(".flash"); return !!f && f.textContent.includes(%q); })()`, what)
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		for {
+			ok, err := chromedp.Evaluate[bool](js)(ctx, t)
+			switch {
+			case err == nil && ok:
+				return chromedp.Void{}, nil
+			case err != nil && !navigatedAway(err):
+				return chromedp.Void{}, err
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, fmt.Errorf("the page never said %q: %w", what, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // navigatedAway reports whether err is a page going away under a running

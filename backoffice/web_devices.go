@@ -44,6 +44,13 @@ type deviceRow struct {
 	Chain      string
 	ChainOK    bool
 	ChainLines []string
+	// Updates (web_releases.go): the architecture it reports, the version
+	// chosen for it (for all devices or this one) and what that means for
+	// it, and its latest update report.
+	Arch                            string
+	Target, TargetScope, TargetNote string
+	TargetOK                        bool
+	Update, UpdateClass, UpdateAt   string
 }
 
 // maxChainLines is how many problems a device's row lists; the API lists
@@ -112,6 +119,10 @@ func (o *Office) devicesView() (devicesView, error) {
 	if err != nil {
 		return devicesView{}, err
 	}
+	info, _, err := o.updateInfo()
+	if err != nil {
+		return devicesView{}, err
+	}
 	v := devicesView{
 		Code: groupDigits(code.Code), CodeRaw: code.Code, NextChange: dateTime(code.NextChange, loc),
 		NextChangeIn: approxDuration(code.NextChange.Sub(now)), Period: approxDuration(c.SetupCodePeriod),
@@ -124,6 +135,7 @@ func (o *Office) devicesView() (devicesView, error) {
 			return devicesView{}, err
 		}
 		chainCells(&row, r)
+		info.updateCells(&row, d, loc)
 		if d.Disabled() {
 			v.Disabled = append(v.Disabled, row)
 		} else {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -26,9 +27,10 @@ import (
 
 const usage = `usage:
   siteclock-server serve -data DIR [-addr HOST:PORT] [-tls-cert FILE -tls-key FILE] [-company NAME]
-                   [-public-url URL] [-sms-webhook URL [-sms-token-file FILE]]
+                   [-public-url URL] [-sms-webhook URL [-sms-token-file FILE]] [-release-keys KEY,...]
         serve the device API and the admin web UI and API; -company creates the
-        company on the first start
+        company on the first start; with -release-keys, uploaded releases whose
+        manifest none of these public release keys verifies are refused
   siteclock-server company create -data DIR -name NAME
         create the company (one per data folder)
   siteclock-server admin create -data DIR -user NAME
@@ -46,6 +48,14 @@ const usage = `usage:
         open photos a kiosk sealed to the company's photo key (copied from its
         photos/ folder: one the office refused, or from a kiosk with no network)
         and write each as NAME.jpg in the -out folder (default: here)
+  siteclock-server release add -data DIR [-release-keys KEY,...] [-by NAME] MANIFEST BINARY
+        add a signed release of siteclockd (the manifest and binary that
+        "siteclockd release sign" made); the binary must match the manifest
+  siteclock-server release list -data DIR
+        list the releases and the versions chosen for the devices
+  siteclock-server release target -data DIR [-device ID] [-by NAME] VERSION | -clear
+        choose the version all devices (or one device) should run, or clear it;
+        kiosks are offered it at their next check-in
   siteclock-server version
 
 Plain HTTP is served only on a loopback address (127.0.0.1, ::1, localhost);
@@ -53,10 +63,10 @@ anywhere else give -tls-cert and -tls-key. Behind a reverse proxy that
 terminates TLS, give -public-url https://... so that cookies are Secure and
 form posts from that address are accepted.
 
-The data folder holds office.db, photos/ and photo-key, the company's photo
-key (made at the first start; kiosks seal their photos to its public half,
-photo-key.pub). Back up all of it: without photo-key, photos still sealed
-on the kiosks can never be opened.
+The data folder holds office.db, photos/, releases/ (the releases' binaries)
+and photo-key, the company's photo key (made at the first start; kiosks seal
+their photos to its public half, photo-key.pub). Back up all of it: without
+photo-key, photos still sealed on the kiosks can never be opened.
 
 The SMS webhook receives POST {"to": "+15552345678", "body": "..."} with
 "Authorization: Bearer TOKEN" when -sms-token-file (or SITECLOCK_SMS_TOKEN)
@@ -82,7 +92,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("say what to do: serve, company create, admin create, setup-code, photo open, demo or version")
+		return errors.New("say what to do: serve, company create, admin create, setup-code, photo open, release, demo or version")
 	}
 	switch args[0] {
 	case "serve":
@@ -98,6 +108,8 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return setupCode(args[1:], stdout, stderr)
 	case "photo":
 		return photo(args[1:], stdout, stderr)
+	case "release":
+		return release(args[1:], stdout, stderr)
 	case "demo":
 		return demo(ctx, args[1:], stdout, stderr)
 	case "version":
@@ -122,6 +134,8 @@ type flags struct {
 	publicURL    string
 	smsWebhook   string
 	smsTokenFile string
+	releaseKeys  string
+	trusted      []ed25519.PublicKey // releaseKeys, parsed
 }
 
 func newFlags(name string, stderr io.Writer) *flags {
@@ -139,6 +153,7 @@ func (f *flags) serverFlags(addr string) {
 	f.fs.StringVar(&f.publicURL, "public-url", "", "the address people open the web UI at, when a reverse proxy is in front")
 	f.fs.StringVar(&f.smsWebhook, "sms-webhook", "", "URL of the SMS gateway webhook that texts setup codes to technicians")
 	f.fs.StringVar(&f.smsTokenFile, "sms-token-file", "", "file holding the SMS webhook's bearer token (or set SITECLOCK_SMS_TOKEN)")
+	f.fs.StringVar(&f.releaseKeys, "release-keys", "", "public release keys (comma-separated): refuse uploaded releases none of them signed")
 }
 
 // parse parses args and checks what every command needs, to fail early.
@@ -173,6 +188,11 @@ func (f *flags) parse(args []string) error {
 			return fmt.Errorf("%s: -sms-webhook %q: give the gateway's full URL, such as https://sms.example.com/send", f.fs.Name(), f.smsWebhook)
 		}
 	}
+	keys, err := parseReleaseKeys(f.releaseKeys)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.fs.Name(), err)
+	}
+	f.trusted = keys
 	if f.tlsCert == "" && !loopback(f.addr) {
 		return fmt.Errorf("%s: refusing plain HTTP on %s: device tokens and the roster's PIN hashes would cross the network unencrypted; "+
 			"give -tls-cert and -tls-key, or listen on a loopback address such as %s", f.fs.Name(), f.addr, defaultAddr)
@@ -350,7 +370,8 @@ func listenAndServe(ctx context.Context, f *flags, store *backoffice.Store, log 
 	}
 	office := backoffice.NewOffice(store, backoffice.OfficeOptions{
 		Logger: log, SMS: sender, PublicURL: f.publicURL,
-		Secure: f.tlsCert != "" || strings.HasPrefix(f.publicURL, "https://"),
+		Secure:      f.tlsCert != "" || strings.HasPrefix(f.publicURL, "https://"),
+		ReleaseKeys: f.trusted,
 	})
 	srv := &http.Server{
 		Handler:           handler(backoffice.NewServer(store, backoffice.ServerOptions{Logger: log}), office),
