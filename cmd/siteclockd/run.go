@@ -447,10 +447,10 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		k.Committed = up.Kick
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var upd *firmware.Updater
 	if up != nil {
 		if upd, err = newUpdater(ctx, cfg, log, events); err != nil {
-			cancel()
 			return err
 		}
 		upd.Kick = up.Kick
