@@ -66,6 +66,7 @@ func (s *Supervisor) defaults() {
 	if s.Probation == 0 {
 		s.Probation = 2 * time.Minute
 	}
+	s.Probation = ProbationFor(s.Probation, s.Watchdog)
 	if s.MaxAttempts == 0 {
 		s.MaxAttempts = 3
 	}
@@ -199,6 +200,13 @@ func (s *Supervisor) rollback(reason string) {
 type outcome struct {
 	code   int    // the daemon's exit status
 	failed string // why a version on probation failed ("": it did not)
+}
+
+// ProbationFor is the probation a new version serves when the watchdog
+// timeout is watchdog: at least two timeouts, so that a daemon whose loop
+// hangs right after it said ready is caught before it is kept.
+func ProbationFor(probation, watchdog time.Duration) time.Duration {
+	return max(probation, 2*watchdog)
 }
 
 // runChild runs one daemon and returns when it exits, or, on probation,

@@ -43,6 +43,11 @@ func newUpdater(ctx context.Context, cfg config, log *slog.Logger, events chan<-
 		return nil, err
 	}
 	_, probation, _ := cfg.updateTimes()
+	// The supervisor hands on the unit's watchdog timeout and stretches
+	// the probation to cover it.
+	if watchdog, err := systemd.WatchdogTimeout(); err == nil {
+		probation = firmware.ProbationFor(probation, watchdog)
+	}
 	return &firmware.Updater{
 		Probation:  probation,
 		Store:      store,
