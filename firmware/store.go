@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -287,7 +288,9 @@ func (s *Store) Rollback(reason string, now time.Time) error {
 			return errors.New("firmware: roll back: no version is on probation")
 		}
 		back = st.Trial.Previous
-		st.Failed = append(st.Failed, st.Trial.Version)
+		if !slices.Contains(st.Failed, st.Trial.Version) {
+			st.Failed = append(st.Failed, st.Trial.Version)
+		}
 		st.Report = &protocol.UpdateReport{Version: st.Trial.Version, State: protocol.UpdateRolledBack, At: now,
 			Detail: reason + "; back to " + versionName(back)}
 		return nil

@@ -215,6 +215,9 @@ func (s *Supervisor) runChild(ctx context.Context, bin, sock string, msgs <-chan
 	cmd := exec.Command(bin, s.Args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = childEnv(os.Environ(), sock, s.Watchdog)
+	// The daemon never outlives its supervisor (killed alone, outside
+	// systemd's control group): no second daemon on the same database.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		if trial {
 			return outcome{code: 1, failed: "it did not start: " + err.Error()}
@@ -291,6 +294,7 @@ func (s *Supervisor) runChild(ctx context.Context, bin, sock string, msgs <-chan
 		case <-readyTimer.C:
 			return s.fail(cmd, exited, fmt.Sprintf("it did not report ready within %s", s.ReadyTimeout))
 		case <-probation:
+			crash("probation-over")
 			if err := s.Store.Commit(s.Now()); err != nil {
 				s.Logger.Error("keeping the new version failed", "err", err)
 			} else {

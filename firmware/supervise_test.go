@@ -46,6 +46,13 @@ func fakeDaemon() {
 		ping = time.Hour
 	}
 	switch m := strings.TrimSpace(string(mode)); {
+	case m == "supervisor":
+		fakeSupervisor()
+	case m == "install":
+		// The real updater takes the offer of FAKE_BINARY as 2.0.0,
+		// downloads, installs and switches to it.
+		say("READY=1")
+		os.Exit(fakeInstall())
 	case m == "exit":
 		os.Exit(3)
 	case m == "never":
