@@ -592,3 +592,34 @@ func TestPreviewCarriesPhotoRotation(t *testing.T) {
 		}
 	}))
 }
+
+// TestUpdate: a software update shows its progress on the idle screen and
+// installs only once no one has used the kiosk for UpdateQuiet; never in
+// the middle of a punch.
+func TestUpdate(t *testing.T) {
+	down := event(UpdateChanged{Update{Version: "1.4.0", Percent: 42}})
+	readyToInstall := event(UpdateChanged{Update{Version: "1.4.0", Percent: 100, Ready: true}})
+	t.Run("progress and install when left alone", func(t *testing.T) {
+		run(t, ready(t), down, screen(ScreenIdle, "Downloading update 1.4.0: 42%"), notEmitted(InstallUpdate{}),
+			wait(UpdateQuiet), readyToInstall, screen(ScreenUpdating, "Updating…", "Installing version 1.4.0"), emitted(InstallUpdate{}))
+	})
+	t.Run("waits for quiet after the last key", func(t *testing.T) {
+		run(t, ready(t), keys("3333#o"), emitted(Commit{}), commitOK(), wait(3*time.Second),
+			readyToInstall, screen(ScreenIdle, "Update 1.4.0 installs when the kiosk is free"), notEmitted(InstallUpdate{}),
+			wait(UpdateQuiet-5*time.Second), notEmitted(InstallUpdate{}), screen(ScreenIdle),
+			wait(5*time.Second), emitted(InstallUpdate{}), screen(ScreenUpdating))
+	})
+	t.Run("never during a session", func(t *testing.T) {
+		run(t, ready(t), wait(UpdateQuiet), keys("33"), readyToInstall, notEmitted(InstallUpdate{}), screen(ScreenPIN),
+			wait(UpdateQuiet), notEmitted(InstallUpdate{}))
+	})
+	t.Run("the kiosk's own quiet time", func(t *testing.T) {
+		k := ready(t)
+		k.s.UpdateQuiet = 2 * time.Second
+		run(t, k, readyToInstall, notEmitted(InstallUpdate{}), wait(2*time.Second), emitted(InstallUpdate{}))
+	})
+	t.Run("keys are ignored while updating; a failed install goes back to work", func(t *testing.T) {
+		run(t, ready(t), wait(UpdateQuiet), readyToInstall, emitted(InstallUpdate{}), keys("3333#"), screen(ScreenUpdating),
+			event(InstallFailed{}), screen(ScreenIdle), noText("Update 1.4.0"), keys("3333#o"), emitted(Commit{}))
+	})
+}
