@@ -83,6 +83,18 @@ func OpenStore(dir string) (*Store, error) {
 	return s, nil
 }
 
+// Inspect reads a firmware folder without changing it (for `siteclockd
+// status`): the current version and the state. A folder that does not
+// exist is an empty one.
+func Inspect(dir string) (current string, st State, err error) {
+	s := &Store{dir: dir}
+	if current, err = s.Current(); err != nil {
+		return "", st, err
+	}
+	st, err = s.State()
+	return current, st, err
+}
+
 // Dir is the firmware folder.
 func (s *Store) Dir() string { return s.dir }
 

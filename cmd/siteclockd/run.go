@@ -268,6 +268,7 @@ func status(args []string, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintf(w, "photos:\tstored unsealed (no company photo key yet), %d waiting to upload\n", st.PhotosWaiting)
 	}
+	softwareStatus(w, cfg)
 	return nil
 }
 

@@ -65,6 +65,33 @@ func newUpdater(ctx context.Context, cfg config, log *slog.Logger, events chan<-
 	}, nil
 }
 
+// softwareStatus tells `siteclockd status` which version runs and how the
+// last update went. It only reads: the firmware folder may not exist.
+func softwareStatus(w io.Writer, cfg config) {
+	cur, st, err := firmware.Inspect(firmwareDir(cfg))
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "software:\t%s (this program); the firmware folder: %v\n", firmware.Version, err)
+		return
+	case cur == "":
+		fmt.Fprintf(w, "software:\t%s (this program; no update installed over the air)\n", firmware.Version)
+	case firmware.Compare(cur, firmware.Version) > 0:
+		fmt.Fprintf(w, "software:\t%s installed over the air (the package is %s)\n", cur, firmware.Version)
+	default:
+		fmt.Fprintf(w, "software:\t%s (this program; %s installed over the air is older)\n", firmware.Version, cur)
+	}
+	if st.Trial != nil {
+		fmt.Fprintf(w, "on probation:\t%s, since %s, %d starts\n", st.Trial.Version, st.Trial.Since.Local().Format(time.DateTime), st.Trial.Attempts)
+	}
+	if r := st.Report; r != nil {
+		line := r.State + " " + r.Version
+		if r.Detail != "" {
+			line += ": " + r.Detail
+		}
+		fmt.Fprintf(w, "last update:\t%s (%s)\n", line, r.At.Local().Format(time.DateTime))
+	}
+}
+
 // supervise runs the kiosk daemon as a child, in the version the firmware
 // folder names, and puts the previous version back when a new one fails
 // its health check (firmware.Supervisor). The systemd unit runs this.

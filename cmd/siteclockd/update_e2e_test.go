@@ -178,7 +178,8 @@ func (o *office) device() deviceUpdate {
 }
 
 // waitFor waits until the office's device matches, poking the kiosk with
-// poke (a punch, so that it checks in) every few seconds.
+// poke (a punch, so that it checks in) every few seconds while no update
+// is in progress.
 func (o *office) waitFor(what string, poke func(), ok func(deviceUpdate) bool) deviceUpdate {
 	o.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
@@ -191,7 +192,10 @@ func (o *office) waitFor(what string, poke func(), ok func(deviceUpdate) bool) d
 		if time.Now().After(deadline) {
 			o.t.Fatalf("the office never saw %s; it holds %+v", what, d)
 		}
-		if poke != nil && time.Now().After(nextPoke) {
+		// No punches while an update is on its way: it installs only
+		// once the kiosk is left alone.
+		busy := d.State == protocol.UpdateDownloading || d.State == protocol.UpdateReady || d.State == protocol.UpdateInstalling
+		if poke != nil && !busy && time.Now().After(nextPoke) {
 			poke()
 			nextPoke = time.Now().Add(3 * time.Second)
 		}
@@ -318,6 +322,12 @@ quiet = "1s"
 	t.Logf("3.0.1: %+v", d)
 	if !strings.Contains(d.Detail, "watchdog") {
 		t.Errorf("rollback of 3.0.1 says %q; want why (no watchdog pings)", d.Detail)
+	}
+	// The packaged program's status tells the same story on the kiosk.
+	out, err = exec.Command(v1, "status", "-config", cfg).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "2.0.0 installed over the air (the package is 1.0.0)") ||
+		!strings.Contains(string(out), "last update:  rolled_back 3.0.1: it stopped its watchdog pings") {
+		t.Errorf("siteclockd status: %v\n%s", err, out)
 	}
 
 	// Refusals. Each is published as the office would any release; the
