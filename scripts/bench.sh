@@ -18,4 +18,5 @@ mkdir -p out
   go test -run '^$' -bench 'BenchmarkRender|BenchmarkFramebufferCopy|BenchmarkI2CScreenChange' -benchmem -count 3 ./display
   go test -run '^$' -bench BenchmarkYUYVToJPEG -benchtime 2s -count 3 ./camera
   go test -run '^$' -bench Seal -benchtime 200x ./photoseal
+  go test -run '^$' -bench DownloadAndVerify -benchtime 10x -count 3 ./firmware
 } 2>&1 | tee out/bench.txt
