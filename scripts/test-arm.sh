@@ -21,9 +21,11 @@
 #     test-hil` runs it against real drivers.
 # The tests run with -short, so the kiosk's random-key test presses 5,000
 # keys per seed instead of 50,000 (it dominated the time: 130 s under
-# emulation); queue's SIGKILL crash test re-execs its own test binary,
-# impossible without binfmt_misc as above, so it is skipped here by name.
-# Both run in full natively in `make test`.
+# emulation); queue's SIGKILL crash test and firmware's supervisor tests
+# exec copies of their own test binary, impossible without binfmt_misc as
+# above, so they are skipped here by name (the supervisor's choice of
+# version, the store, downloads and the updater do run here).
+# All of them run in full natively in `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +43,7 @@ for t in "${targets[@]}"; do
   SECONDS=0
   # shellcheck disable=SC2086 # the package list is words
   if CGO_ENABLED=1 GOOS=linux GOARCH=$goarch GOARM=$goarm CC=$cc \
-    go test -count=1 -short -skip "^TestCrashSIGKILL$" -timeout 15m -exec "$exec" $pkgs; then
+    go test -count=1 -short -skip "^(TestCrashSIGKILL|TestSupervisorUpdates|TestSupervisorRollsBack|TestSupervisorGivesUpAfterAttempts|TestKillAtEachInstallStep)$" -timeout 15m -exec "$exec" $pkgs; then
     echo "test-arm: $t passed in ${SECONDS}s"
   else
     echo "test-arm: $t FAILED after ${SECONDS}s" >&2
