@@ -237,26 +237,26 @@ func (s *Supervisor) runChild(ctx context.Context, bin, sock string, msgs <-chan
 	var probation <-chan time.Time
 	readyTimer := time.NewTimer(s.ReadyTimeout)
 	defer readyTimer.Stop()
-	if !trial {
-		readyTimer.Stop()
-	}
 	// The supervisor speaks for the daemon to systemd's watchdog until
-	// the daemon is ready and, on probation, until it proved healthy.
+	// the daemon is ready (but no longer than ReadyTimeout: a daemon that
+	// never gets ready must be restarted by systemd) and, on probation,
+	// until it proved healthy.
+	speak := true
 	tick := time.NewTicker(s.selfPing())
 	defer tick.Stop()
 	stopping := false
+	done := ctx.Done()
 	for {
 		select {
-		case <-ctx.Done():
-			if !stopping {
-				stopping = true
-				s.notify("STOPPING=1")
-				cmd.Process.Signal(syscall.SIGTERM)
-				go func() {
-					time.Sleep(s.StopTimeout)
-					cmd.Process.Kill()
-				}()
-			}
+		case <-done:
+			done = nil
+			stopping = true
+			s.notify("STOPPING=1")
+			cmd.Process.Signal(syscall.SIGTERM)
+			go func() {
+				time.Sleep(s.StopTimeout)
+				cmd.Process.Kill()
+			}()
 		case code := <-exited:
 			if trial && !stopping {
 				return outcome{code: code, failed: fmt.Sprintf("it exited with status %d %s", code, s.since(start, ready))}
@@ -292,7 +292,11 @@ func (s *Supervisor) runChild(ctx context.Context, bin, sock string, msgs <-chan
 				}
 			}
 		case <-readyTimer.C:
-			return s.fail(cmd, exited, fmt.Sprintf("it did not report ready within %s", s.ReadyTimeout))
+			if trial {
+				return s.fail(cmd, exited, fmt.Sprintf("it did not report ready within %s", s.ReadyTimeout))
+			}
+			s.Logger.Error("the daemon did not report ready; leaving it to systemd's watchdog", "timeout", s.ReadyTimeout)
+			speak = false
 		case <-probation:
 			crash("probation-over")
 			if err := s.Store.Commit(s.Now()); err != nil {
@@ -303,7 +307,7 @@ func (s *Supervisor) runChild(ctx context.Context, bin, sock string, msgs <-chan
 			trial = false
 			probation = nil
 		case <-tick.C:
-			if !ready || trial {
+			if speak && (!ready || trial) {
 				s.notify("WATCHDOG=1")
 			}
 			if trial && ready && s.Watchdog > 0 && s.Now().Sub(lastPing) > s.Watchdog {

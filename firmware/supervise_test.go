@@ -277,3 +277,27 @@ func TestSupervisorPrefersNewerPackage(t *testing.T) {
 		t.Errorf("pick = %s, want the newer 0.9.0 installed over the air", v)
 	}
 }
+
+// TestSupervisorLeavesAHungStartToSystemd: a daemon that is not on
+// probation but never says ready is spoken for to systemd's watchdog only
+// for ReadyTimeout; then the pings stop, so that systemd restarts it.
+func TestSupervisorLeavesAHungStartToSystemd(t *testing.T) {
+	f := newFixture(t, "never")
+	s := f.supervisor()
+	s.ReadyTimeout, s.Watchdog = 300*time.Millisecond, 100*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	time.Sleep(time.Second)
+	first := count(f.heard.all(), "WATCHDOG=1")
+	time.Sleep(500 * time.Millisecond)
+	later := count(f.heard.all(), "WATCHDOG=1")
+	cancel()
+	<-done
+	if first == 0 || later != first {
+		t.Errorf("watchdog pings: %d in the first second, %d after; want some while it may still get ready, then none", first, later)
+	}
+	if n := count(f.heard.all(), "READY=1"); n != 0 {
+		t.Errorf("systemd heard READY=1 %d times for a daemon that never said it", n)
+	}
+}
