@@ -101,7 +101,11 @@ height = %d
 func main() {
 	bin := flag.String("siteclockd", "/bin/siteclockd", "the siteclockd binary under test")
 	work := flag.String("work", "/tmp/hil", "work folder: config, state, logs")
+	cut := flag.Bool("powercut", false, "run a boot of the power-cut suite (powercut.go), as the kernel arguments say")
 	flag.Parse()
+	if *cut {
+		os.Exit(powercutMain(*bin))
+	}
 	// No garbage collection until the heap reaches 256 MiB (the VM has
 	// 1 GiB): a collection stops the agent's threads, the keypad
 	// emulator's too, and the daemon would scan on meanwhile.
