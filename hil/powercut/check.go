@@ -288,7 +288,7 @@ func openPhoto(b []byte, key *photoseal.PrivateKey) ([]byte, error) {
 		return b, nil
 	}
 	if !photoseal.IsSealed(b) {
-		return nil, fmt.Errorf("stored unsealed (%d bytes) though the kiosk has the photo key", len(b))
+		return nil, fmt.Errorf("not a sealed photo though the kiosk has the photo key: %d bytes starting %q", len(b), b[:min(len(b), 8)])
 	}
 	return key.Open(b)
 }

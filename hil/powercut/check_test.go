@@ -175,7 +175,7 @@ func TestCheckFinds(t *testing.T) {
 		}, 0, "the row recorded", 0},
 		{"photo stored unsealed", func(t *testing.T, k *kiosk) {
 			os.WriteFile(k.photoPath(1), photo(t, 1), 0o600)
-		}, 0, "unsealed", 0},
+		}, 0, "not a sealed photo", 0},
 		{"saved punch missing", func(t *testing.T, k *kiosk) {
 			k.saved = append(k.saved, Saved{Boot: 2, Seq: 6, ID: uuid.NewString(), Dir: punch.In, Photo: true, Name: "Ben Cole"})
 		}, 0, "LOST", 1},
