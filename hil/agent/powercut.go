@@ -13,8 +13,9 @@ package main
 //  3. punches: starts siteclockd in headless mode (keys on standard input,
 //     screens on standard output, photos from the simulated camera), types
 //     punches, with and without photos and for Clock For crews, and prints
-//     a SAVED line for every punch whose "saved" screen appears, until the
-//     host cuts the power; or, in the last boot, starts siteclockd once
+//     a SAVED line for every punch whose "saved" screen appears (and
+//     "POWERCUT saving" when a commit begins, for the host's aimed cuts),
+//     until the host cuts the power; or, in the last boot, starts siteclockd once
 //     without keys (it opens the queue, shows the idle screen and exits)
 //     and unmounts the disk cleanly, so that the host can fsck it.
 //
@@ -378,6 +379,10 @@ func (a *agent) pcPunch(args pcArgs) error {
 		}
 		switch {
 		case again:
+		case lines[0] == "--- preview ---" || lines[0] == "--- saving ---":
+			// "Saving…" is up: the commit starts now (the photo file,
+			// then the row). The host may aim its cut at this line.
+			fmt.Println("POWERCUT saving")
 		case lines[0] == "--- not-saved ---":
 			a.fail("punch", "siteclockd could not save a punch:\n    %s", strings.Join(lines, "\n    "))
 		case lines[0] == "--- saved ---":

@@ -42,7 +42,8 @@ type config struct {
 	qemu, kernel, initrd, work string
 	cuts                       int
 	seed                       uint64
-	cutMin, cutMax, timeout    time.Duration
+	cutMin, cutMax, aimMax     time.Duration
+	timeout                    time.Duration
 	diskSize                   int64
 }
 
@@ -58,6 +59,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.DurationVar(&c.cutMin, "cut-min", 500*time.Millisecond, "the earliest cut after siteclockd's first screen")
 	fs.DurationVar(&c.cutMax, "cut-max", 8*time.Second, "the latest cut after siteclockd's first screen")
 	fs.DurationVar(&c.timeout, "boot-timeout", 150*time.Second, "how long a boot may take to start punching, or the last boot to finish")
+	fs.DurationVar(&c.aimMax, "aim-max", 60*time.Millisecond, "an aimed cut comes up to this long after a commit begins")
 	fs.Int64Var(&c.diskSize, "disk-mb", 256, "the disk's size in MiB")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -70,6 +72,10 @@ func run(args []string, stdout io.Writer) error {
 	}
 	if err := os.MkdirAll(c.work, 0o755); err != nil {
 		return err
+	}
+	old, _ := filepath.Glob(filepath.Join(c.work, "boot-*.log"))
+	for _, f := range old { // an earlier run's consoles
+		os.Remove(f)
 	}
 	start := time.Now()
 	say := func(format string, args ...any) {
@@ -97,11 +103,19 @@ func run(args []string, stdout io.Writer) error {
 		if err := writeInitrd(initrd, base, saved); err != nil {
 			return err
 		}
+		// Every other cut is aimed at a commit: the moments when a photo
+		// is half-written, or renamed without its row yet, are a few
+		// milliseconds of each punch's quarter second, which cuts at any
+		// moment would seldom hit.
 		var cutAfter time.Duration
+		aim := time.Duration(-1)
 		if !final {
 			cutAfter = c.cutMin + time.Duration(rng.Int64N(int64(c.cutMax-c.cutMin)+1))
+			if boot%2 == 0 {
+				aim = time.Duration(rng.Int64N(int64(c.aimMax) + 1))
+			}
 		}
-		res, err := boot1(c, bootSpec{n: boot, final: final, cutAfter: cutAfter, disk: disk, initrd: initrd,
+		res, err := boot1(c, bootSpec{n: boot, final: final, cutAfter: cutAfter, aim: aim, disk: disk, initrd: initrd,
 			log: filepath.Join(c.work, fmt.Sprintf("boot-%d.log", boot))})
 		if err != nil {
 			return err
@@ -136,9 +150,13 @@ func run(args []string, stdout io.Writer) error {
 			return fmt.Errorf("boot %d ended before its power cut; its console: %s", boot, res.log)
 		}
 		saved = append(saved, res.saved...)
-		cuts = append(cuts, cutRecord{saved: len(res.saved), at: cutAfter})
-		say("boot %d: %s; siteclockd up %.1fs after power-on; power cut %.1fs later, %d punches reported saved",
-			boot, what, res.punching.Seconds(), cutAfter.Seconds(), len(res.saved))
+		cuts = append(cuts, cutRecord{saved: len(res.saved), at: cutAfter, aimed: aim >= 0})
+		when := fmt.Sprintf("%.1fs later", cutAfter.Seconds())
+		if aim >= 0 {
+			when = fmt.Sprintf("%.1fs later, %dms into the commit that began then", cutAfter.Seconds(), aim.Milliseconds())
+		}
+		say("boot %d: %s; siteclockd up %.1fs after power-on; power cut %s, %d punches reported saved",
+			boot, what, res.punching.Seconds(), when, len(res.saved))
 	}
 
 	out, err := exec.Command("e2fsck", "-fn", disk).CombinedOutput()
@@ -147,19 +165,24 @@ func run(args []string, stdout io.Writer) error {
 	}
 	say("e2fsck -fn: the file system is clean")
 	var perCut []string
-	replayed, wal := 0, 0
+	var aimed, replayed, wal, tmp, orphans int // cuts aimed at a commit, and that left each
 	for _, cr := range cuts {
 		perCut = append(perCut, fmt.Sprint(cr.saved))
-		if cr.after.journal == "replayed" {
-			replayed++
+		if cr.aimed {
+			aimed++
 		}
-		if cr.after.wal > 0 {
-			wal++
+		for _, left := range []struct {
+			n   *int
+			yes bool
+		}{{&replayed, cr.after.journal == "replayed"}, {&wal, cr.after.wal > 0}, {&tmp, cr.after.tmp > 0}, {&orphans, cr.orphans > 0}} {
+			if left.yes {
+				*left.n++
+			}
 		}
 	}
-	say("figures: | boots | power cuts | punches reported saved before each cut | saved, total | committed, cut before the report | in the queue | photos | cuts that left the ext4 journal to replay | cuts that left a WAL | lost | corrupt | wall time | seed |")
-	say("figures: | %d | %d | %s | %d | %d | %d | %d | %d | %d | %d | %d | %.0f s | %d |", c.cuts+1, c.cuts,
-		strings.Join(perCut, ", "), prev.saved, prev.unreported, prev.punches, prev.photos, replayed, wal,
+	say("figures: | boots | power cuts | punches reported saved before each cut | saved, total | committed, cut before the report | in the queue | photos | cuts that left the ext4 journal to replay / a WAL / a half-written photo / a photo without a row | lost | corrupt | wall time | seed |")
+	say("figures: | %d | %d (%d aimed at a commit) | %s | %d | %d | %d | %d | %d / %d / %d / %d | %d | %d | %.0f s | %d |", c.cuts+1, c.cuts, aimed,
+		strings.Join(perCut, ", "), prev.saved, prev.unreported, prev.punches, prev.photos, replayed, wal, tmp, orphans,
 		prev.lost, prev.corrupt, time.Since(start).Seconds(), c.seed)
 	return nil
 }
@@ -169,6 +192,7 @@ func run(args []string, stdout io.Writer) error {
 type cutRecord struct {
 	saved               int
 	at                  time.Duration
+	aimed               bool
 	after               checkLine
 	unreported, orphans int
 }
@@ -272,6 +296,7 @@ type bootSpec struct {
 	n                 int
 	final             bool
 	cutAfter          time.Duration
+	aim               time.Duration // >= 0: after cutAfter, cut this long after the next commit begins
 	disk, initrd, log string
 }
 
@@ -281,12 +306,14 @@ type bootResult struct {
 	fails    []string // its FAIL lines
 	result   string   // its POWERCUT RESULT line
 	killed   bool
+	aimed    bool          // an aimed cut's delay is over: waiting for a commit, or cut in one
 	punching time.Duration // from QEMU's start to siteclockd's first screen
 	log      string
 }
 
 // boot1 boots the machine once. A punching boot is cut cutAfter after the
-// agent says siteclockd is up; the last boot runs to its power-off.
+// agent says siteclockd is up, or, aimed, aim after the first commit to
+// begin after that; the last boot runs to its power-off.
 func boot1(c config, b bootSpec) (bootResult, error) {
 	res := bootResult{log: b.log}
 	mode := "punch"
@@ -344,7 +371,10 @@ func boot1(c config, b bootSpec) (bootResult, error) {
 	}()
 	timeout := time.NewTimer(c.timeout)
 	defer timeout.Stop()
-	var cut <-chan time.Time
+	var (
+		cut   <-chan time.Time
+		armed bool // an aimed cut waits for the next commit
+	)
 	for done := false; !done; {
 		select {
 		case line, ok := <-lines:
@@ -360,6 +390,11 @@ func boot1(c config, b bootSpec) (bootResult, error) {
 					cut = time.After(b.cutAfter)
 					timeout.Stop()
 				}
+			case line == "POWERCUT saving":
+				if armed {
+					armed = false
+					cut = time.After(b.aim)
+				}
 			case strings.HasPrefix(line, "CHECK "):
 				res.check = line
 			case strings.HasPrefix(line, "FAIL "):
@@ -372,10 +407,15 @@ func boot1(c config, b bootSpec) (bootResult, error) {
 				}
 			}
 		case <-cut:
+			if b.aim >= 0 && !res.aimed {
+				res.aimed, armed = true, true
+				cut = time.After(10 * time.Second) // if no commit begins, cut all the same
+				continue
+			}
 			// The power cut.
 			cmd.Process.Kill()
 			res.killed = true
-			fmt.Fprintf(logf, "=== power cut (SIGKILL to QEMU) %.1fs after the first screen\n", b.cutAfter.Seconds())
+			fmt.Fprintf(logf, "=== power cut (SIGKILL to QEMU) %.1fs after the first screen (aimed at a commit: %v)\n", b.cutAfter.Seconds(), b.aim >= 0 && !armed)
 			cut = nil
 		case <-timeout.C:
 			cmd.Process.Kill()
