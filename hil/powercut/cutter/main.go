@@ -326,9 +326,9 @@ func boot1(c config, b bootSpec) (bootResult, error) {
 	}
 	defer logf.Close()
 	// The disk: virtio-blk on the raw image with cache=none. The guest
-	// sees a disk with a volatile write cache, as the kiosk's storage may have, so
-	// its ext4 and SQLite's fsyncs send the flushes and FUA writes they
-	// send on the Pi; QEMU writes with O_DIRECT, past the host's page
+	// sees a disk with a volatile write cache, as the kiosk's storage may
+	// have, so its ext4 and SQLite's fsyncs send the flushes and FUA
+	// writes they send on the Pi; QEMU writes with O_DIRECT, past the host's page
 	// cache, and turns each flush into an fdatasync of the image, so what
 	// the guest flushed is on the host's disk. SIGKILL takes the guest's
 	// RAM with it: its page cache, dirty buffers, journal blocks not yet
