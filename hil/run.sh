@@ -53,7 +53,7 @@ SRCPKG=linux-source-${K%%.0-*}                              # linux-source-6.1
 
 scripts/deps.sh qemu-system-x86_64:qemu-system-x86 /bin/busybox:busybox-static cpio:cpio \
   depmod:kmod xz:xz-utils make:make file:file "/usr/src/linux-headers-$K/Makefile:linux-headers-$K" \
-  mke2fs:e2fsprogs e2fsck:e2fsprogs
+  /usr/sbin/mke2fs:e2fsprogs /usr/sbin/e2fsck:e2fsprogs
 case $(file -b /bin/busybox) in
   *"statically linked"*) ;;
   *) echo "hil: /bin/busybox is not the static build; install busybox-static (it replaces busybox)" >&2; exit 1 ;;
@@ -137,7 +137,7 @@ if [ "$MODE" = powercut ]; then
   # One CPU, one VM at a time, as below.
   go build -o "$B/cutter" ./hil/powercut/cutter
   say "built the cutter; $((${POWERCUT_CUTS:-6} + 1)) boots, each checking the cut before (consoles in $W/powercut/)"
-  "$B/cutter" -kernel "$KC/vmlinuz" -initrd "$W/initramfs.cpio.gz" -work "$W/powercut" \
+  PATH=$PATH:/usr/sbin:/sbin "$B/cutter" -kernel "$KC/vmlinuz" -initrd "$W/initramfs.cpio.gz" -work "$W/powercut" \
     -cuts "${POWERCUT_CUTS:-6}" -seed "${POWERCUT_SEED:-0}" || {
       rc=$?
       last=$(ls -t "$W"/powercut/boot-*.log 2>/dev/null | head -1)
