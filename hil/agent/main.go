@@ -7,6 +7,9 @@
 // committed with a photo from vivid, and compares the framebuffer with the
 // screens display.Renderer draws for what the kiosk state machine expects.
 //
+// With -powercut it runs a boot of the power-cut suite instead (powercut.go,
+// make test-powercut).
+//
 // It prints one line per check, "PASS name: detail" or "FAIL name: detail",
 // benchmark figures as "BENCH name key=value ...", and last "HIL RESULT:
 // PASS" or "HIL RESULT: FAIL"; hil/run.sh collects them from the console.
