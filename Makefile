@@ -19,7 +19,7 @@ FUZZ_TARGETS := ./backoffice:FuzzEnroll ./backoffice:FuzzCheckIn ./backoffice:Fu
 
 .PHONY: help deps build run run-offline test test-quick bench vet clean
 .PHONY: fuzz-short
-.PHONY: pi test-arm deb test-deb
+.PHONY: pi test-arm deb test-deb test-hil test-powercut
 # Debian packages for the Pi builds and their tests under qemu-user (COMMAND:PACKAGE or /FILE:PACKAGE).
 PI_DEPS := aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu arm-linux-gnueabihf-gcc:gcc-arm-linux-gnueabihf \
 	/usr/aarch64-linux-gnu/lib/libc.a:libc6-dev-arm64-cross /usr/arm-linux-gnueabihf/lib/libc.a:libc6-dev-armhf-cross \
@@ -45,7 +45,7 @@ vet: deps
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-test: deps vet test-deb fuzz-short test-arm test-hil ## run every test, the slow suites too (the browser tests need chromium: installed when root)
+test: deps vet test-deb fuzz-short test-arm test-hil test-powercut ## run every test, the slow suites too (the browser tests need chromium: installed when root)
 	@scripts/deps.sh chromium:chromium systemd-analyze:systemd
 	SITECLOCK_ARTIFACTS=$(CURDIR)/out/screenshots go test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
@@ -82,3 +82,6 @@ test-deb: deps ## install the amd64 packages with dpkg (as root), check them, re
 
 test-hil: deps ## siteclockd with its real drivers in an emulated kernel: keypad, camera, framebuffer (hil/run.sh)
 	LDFLAGS='$(LDFLAGS)' hil/run.sh
+
+test-powercut: deps ## power cuts (QEMU killed) under punches on a virtual ext4 disk; POWERCUT_SEED=N repeats a run
+	LDFLAGS='$(LDFLAGS)' hil/run.sh powercut

@@ -6,18 +6,28 @@
 # presses keys by driving gpio-sim lines and checks the punch, the photo and
 # the pixels on the screen. See hil/README.md.
 #
-# Usage: hil/run.sh          (as root it installs what it needs with apt-get)
+# hil/run.sh powercut (make test-powercut) boots the same kernel and
+# initramfs with the kiosk's state folder on a virtual ext4 disk instead,
+# cuts the power (SIGKILL to QEMU) at random moments while siteclockd
+# commits punches, and checks the disk at the next boot: hil/powercut/ and
+# docs/RELIABILITY.md.
+#
+# Usage: hil/run.sh [powercut] (as root it installs what it needs with apt-get)
 # Environment:
-#   HIL_WORK     work folder (default out/hil); downloads and the kernel
-#                build are cached there by kernel version
-#   HIL_TIMEOUT  seconds the VM may run (default 240)
-#   LDFLAGS      Go linker flags (the Makefile passes its version stamp)
+#   HIL_WORK       work folder (default out/hil); downloads and the kernel
+#                  build are cached there by kernel version
+#   HIL_TIMEOUT    seconds the VM may run (default 240)
+#   LDFLAGS        Go linker flags (the Makefile passes its version stamp)
+#   POWERCUT_CUTS  power cuts (default 6), then one boot to check the last
+#   POWERCUT_SEED  the seed of the cut times and keys (default: the clock's)
 #
 # It exits non-zero when a check fails, when the agent did not report its
 # result, or when the VM did not finish in time, and then prints the tail of
 # the console log. Results are the lines "PASS name: ...", "FAIL name: ...",
 # "BENCH name ..." and "HIL RESULT: PASS|FAIL" on the VM's serial console.
 set -euo pipefail
+MODE=${1:-hardware}
+case $MODE in hardware|powercut) ;; *) echo "usage: hil/run.sh [powercut]" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 W=${HIL_WORK:-$ROOT/out/hil}
@@ -42,7 +52,8 @@ KVER=$(apt-cache show "$KPKG" | awk '/^Version:/{print $2; exit}') # 6.1.192-2
 SRCPKG=linux-source-${K%%.0-*}                              # linux-source-6.1
 
 scripts/deps.sh qemu-system-x86_64:qemu-system-x86 /bin/busybox:busybox-static cpio:cpio \
-  depmod:kmod xz:xz-utils make:make file:file "/usr/src/linux-headers-$K/Makefile:linux-headers-$K"
+  depmod:kmod xz:xz-utils make:make file:file "/usr/src/linux-headers-$K/Makefile:linux-headers-$K" \
+  /usr/sbin/mke2fs:e2fsprogs /usr/sbin/e2fsck:e2fsprogs
 case $(file -b /bin/busybox) in
   *"statically linked"*) ;;
   *) echo "hil: /bin/busybox is not the static build; install busybox-static (it replaces busybox)" >&2; exit 1 ;;
@@ -50,9 +61,16 @@ esac
 say "kernel $K ($KVER)"
 
 # Everything taken from the kernel packages is cached per kernel version:
-# vmlinuz, the .ko files the VM loads (in load order) and gpio-sim.ko.
+# vmlinuz, the .ko files the VM loads and gpio-sim.ko, with a list of them
+# in load order for each suite: modules.list for the hardware checks,
+# powercut.list for the power cuts (virtio_pci and ext4 are modules in
+# Debian's kernel). The done file names the lists' contents, so that a
+# cache made for other modules is made again.
 KC=$W/kernel/$K-$KVER
-if [ ! -f "$KC/done" ]; then
+HIL_MODS="vivid gpio-sim bochs"
+POWERCUT_MODS="virtio_pci virtio_blk ext4"
+CACHE_ID="modules.list: $HIL_MODS; powercut.list: $POWERCUT_MODS"
+if [ "$(cat "$KC/done" 2>/dev/null)" != "$CACHE_ID" ]; then
   rm -rf "$W/kernel" "$W/dl" && mkdir -p "$KC/modules" "$W/dl" # older kernels' builds go
   # (As root apt warns that it downloads without its sandbox user.)
   (cd "$W/dl" && apt-get download -q "$KPKG=$KVER" "$SRCPKG=$KVER" 2>&1 >/dev/null | { grep -v unsandboxed || true; })
@@ -75,13 +93,17 @@ if [ ! -f "$KC/done" ]; then
   say "built gpio-sim.ko"
   mkdir -p "$kroot/lib/modules/$K/extra" && cp "$oot/gpio-sim.ko" "$kroot/lib/modules/$K/extra/"
   depmod -b "$kroot" "$K"
-  for m in vivid gpio-sim bochs; do modprobe -d "$kroot" -S "$K" --show-depends $m; done |
-    awk '$1=="insmod" && !seen[$2]++ {print $2}' | while read -r ko; do
-      cp "$ko" "$KC/modules/" && basename "$ko"
-    done > "$KC/modules.list"
+  modlist() { # the .ko files of modules $1, dependencies first, copied into the cache
+    for m in $1; do modprobe -d "$kroot" -S "$K" --show-depends $m; done |
+      awk '$1=="insmod" && !seen[$2]++ {print $2}' | while read -r ko; do
+        cp "$ko" "$KC/modules/" && basename "$ko"
+      done
+  }
+  modlist "$HIL_MODS" > "$KC/modules.list"
+  modlist "$POWERCUT_MODS" > "$KC/powercut.list"
   cp "$kroot/boot/vmlinuz-$K" "$KC/vmlinuz"
   rm -rf "$W/dl"
-  touch "$KC/done"
+  echo "$CACHE_ID" > "$KC/done"
   say "kernel cached in $KC"
 fi
 
@@ -99,16 +121,32 @@ CGO_ENABLED=1 go build -tags osusergo,netgo \
 [ "${PIPESTATUS[0]}" = 0 ] || { echo "hil: go build failed" >&2; exit 1; }
 say "built siteclockd and hil-agent"
 
-# --- the initramfs: busybox, the modules, the programs, hil/init.sh ------
+# --- the initramfs: busybox, the modules, the programs, the two inits -----
 R=$W/root
 rm -rf "$R" && mkdir -p "$R"/{bin,dev,proc,sys,tmp,lib/modules}
 cp /bin/busybox "$R/bin/"
 for a in sh mount insmod cat sleep poweroff cut ls tr mkdir; do ln -s busybox "$R/bin/$a"; done
-cp "$KC"/modules/*.ko "$R/lib/modules/" && cp "$KC/modules.list" "$R/"
+cp "$KC"/modules/*.ko "$R/lib/modules/" && cp "$KC/modules.list" "$KC/powercut.list" "$R/"
 cp "$B/siteclockd" "$R/bin/" && cp "$B/agent" "$R/bin/hil-agent"
-cp hil/init.sh "$R/init"
+cp hil/init.sh "$R/init" && cp hil/powercut-init.sh "$R/powercut-init"
 (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) > "$W/initramfs.cpio.gz"
 say "initramfs $(du -h "$W/initramfs.cpio.gz" | cut -f1)"
+
+if [ "$MODE" = powercut ]; then
+  # The host's side (hil/powercut/cutter): it boots, cuts and collects.
+  # One CPU, one VM at a time, as below.
+  go build -o "$B/cutter" ./hil/powercut/cutter
+  say "built the cutter; $((${POWERCUT_CUTS:-6} + 1)) boots, each checking the cut before (consoles in $W/powercut/)"
+  PATH=$PATH:/usr/sbin:/sbin "$B/cutter" -kernel "$KC/vmlinuz" -initrd "$W/initramfs.cpio.gz" -work "$W/powercut" \
+    -cuts "${POWERCUT_CUTS:-6}" -seed "${POWERCUT_SEED:-0}" || {
+      rc=$?
+      last=$(ls -t "$W"/powercut/boot-*.log 2>/dev/null | head -1)
+      [ -n "$last" ] && { echo "hil: the tail of $last:" >&2; tail -n 40 "$last" >&2; }
+      exit $rc
+    }
+  say "passed"
+  exit 0
+fi
 
 # --- boot -------------------------------------------------------------------
 # TCG: KVM is rarely usable in CI containers, and the checks do not depend

@@ -7,6 +7,9 @@
 // committed with a photo from vivid, and compares the framebuffer with the
 // screens display.Renderer draws for what the kiosk state machine expects.
 //
+// With -powercut it runs a boot of the power-cut suite instead (powercut.go,
+// make test-powercut).
+//
 // It prints one line per check, "PASS name: detail" or "FAIL name: detail",
 // benchmark figures as "BENCH name key=value ...", and last "HIL RESULT:
 // PASS" or "HIL RESULT: FAIL"; hil/run.sh collects them from the console.
@@ -101,7 +104,11 @@ height = %d
 func main() {
 	bin := flag.String("siteclockd", "/bin/siteclockd", "the siteclockd binary under test")
 	work := flag.String("work", "/tmp/hil", "work folder: config, state, logs")
+	cut := flag.Bool("powercut", false, "run a boot of the power-cut suite (powercut.go), as the kernel arguments say")
 	flag.Parse()
+	if *cut {
+		os.Exit(powercutMain(*bin))
+	}
 	// No garbage collection until the heap reaches 256 MiB (the VM has
 	// 1 GiB): a collection stops the agent's threads, the keypad
 	// emulator's too, and the daemon would scan on meanwhile.
