@@ -64,6 +64,33 @@ func WriteFile(path string, data []byte) (err error) {
 	return SyncDir(filepath.Dir(path))
 }
 
+// ReplaceFile puts data at path (mode 0600) in place of what is there,
+// atomically, as WriteFile does; unlike WriteFile it never removes path on
+// a late failure: once renamed, path holds data whole, and it may be the
+// only copy of what it holds (a sealed photo, an updater's state).
+func ReplaceFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), TempPrefix+"*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
 // RemoveTemp deletes the unfinished files (TempPrefix) a crash left in dir
 // during WriteFile, and returns how many it removed.
 func RemoveTemp(dir string) (int, error) {

@@ -9,10 +9,16 @@ import (
 )
 
 func TestWriteFile(t *testing.T) {
+	for name, write := range map[string]func(string, []byte) error{"WriteFile": WriteFile, "ReplaceFile": ReplaceFile} {
+		t.Run(name, func(t *testing.T) { testWrite(t, write) })
+	}
+}
+
+func testWrite(t *testing.T, write func(string, []byte) error) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "photo.jpg")
 	for _, data := range [][]byte{[]byte("first"), bytes.Repeat([]byte("second "), 10000)} {
-		if err := WriteFile(path, data); err != nil {
+		if err := write(path, data); err != nil {
 			t.Fatal(err)
 		}
 		got, err := os.ReadFile(path)
@@ -34,6 +40,9 @@ func TestWriteFile(t *testing.T) {
 func TestWriteFileMissingFolder(t *testing.T) {
 	if err := WriteFile(filepath.Join(t.TempDir(), "no", "such", "x"), []byte("x")); err == nil {
 		t.Error("write into a missing folder succeeded")
+	}
+	if err := ReplaceFile(filepath.Join(t.TempDir(), "no", "such", "x"), []byte("x")); err == nil {
+		t.Error("replace into a missing folder succeeded")
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/siteclock/siteclock/durable"
 	"github.com/siteclock/siteclock/protocol"
 )
 
@@ -80,6 +81,9 @@ func OpenStore(dir string) (*Store, error) {
 		}
 	}
 	os.Remove(s.path("current.new"))
+	if _, err := durable.RemoveTemp(dir); err != nil {
+		return nil, fmt.Errorf("firmware: %w", err)
+	}
 	return s, nil
 }
 
@@ -169,7 +173,10 @@ func (s *Store) Update(change func(*State) error) error {
 	if err != nil {
 		return fmt.Errorf("firmware: encode state: %w", err)
 	}
-	return writeFileSync(s.path("state.json"), b, 0o600)
+	if err := durable.ReplaceFile(s.path("state.json"), b); err != nil {
+		return fmt.Errorf("firmware: write state: %w", err)
+	}
+	return nil
 }
 
 // Report records the outcome of an update for the office.
@@ -364,31 +371,6 @@ func versionName(v string) string {
 		return "the packaged version"
 	}
 	return v
-}
-
-// writeFileSync writes a file by a synced temporary file renamed over it,
-// then syncs the folder.
-func writeFileSync(path string, b []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return fmt.Errorf("firmware: write %s: %w", path, err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("firmware: write %s: %w", path, err)
-	}
-	return syncPath(filepath.Dir(path))
 }
 
 func syncPath(path string) error {

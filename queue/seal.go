@@ -155,7 +155,7 @@ func (db *DB) sealPhoto(path string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("queue: seal photo %s: %w", filepath.Base(path), err)
 	}
-	if err := replaceFile(path, sealed); err != nil {
+	if err := durable.ReplaceFile(path, sealed); err != nil {
 		return false, db.wrap("seal photo "+filepath.Base(path), err)
 	}
 	return true, nil
@@ -239,32 +239,4 @@ func readHead(path string, n int) ([]byte, error) {
 		return nil, err
 	}
 	return b[:m], nil
-}
-
-// replaceFile puts data at path in place of what is there, atomically: a
-// temporary file is written, fsync'd and renamed over it, then the folder
-// is fsync'd. Unlike durable.WriteFile it never removes path on a late
-// failure: after the rename path holds data whole, and the file is the
-// only copy of the photo.
-func replaceFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), tmpPrefix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return durable.SyncDir(filepath.Dir(path))
 }
