@@ -733,19 +733,19 @@ func TestErrorsAreJSON(t *testing.T) {
 func TestReenrollNeedsTheSameKey(t *testing.T) {
 	e := newEnv(t, ServerOptions{})
 	req := enrollRequest(e.code(), "install-victim")
-	d, token, err := e.store.Enroll(req, time.Now())
+	d, token, err := e.store.Enroll(req, e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	thief := enrollRequest(e.code(), "install-victim") // another key
-	if _, _, err := e.store.Enroll(thief, time.Now()); !errors.Is(err, ErrKeyMismatch) {
+	if _, _, err := e.store.Enroll(thief, e.clock.Now()); !errors.Is(err, ErrKeyMismatch) {
 		t.Fatalf("enroll with another key: %v, want ErrKeyMismatch", err)
 	}
 	if got, err := e.store.authenticate(token); err != nil || got.ID != d.ID {
 		t.Errorf("the kiosk's own token after the attempt: %+v, %v", got, err)
 	}
 	// The kiosk itself, with its key, may enroll again.
-	if d2, _, err := e.store.Enroll(req, time.Now()); err != nil || d2.ID != d.ID {
+	if d2, _, err := e.store.Enroll(req, e.clock.Now()); err != nil || d2.ID != d.ID {
 		t.Errorf("re-enroll with the same key: %+v, %v", d2, err)
 	}
 }
