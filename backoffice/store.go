@@ -133,6 +133,8 @@ type Store struct {
 	photoKey *photoseal.PrivateKey // the company's, read at Open (photokey.go)
 
 	ci *checkIns // check-ins not yet written (checkins.go)
+
+	verifier *verifier // checks punch signatures (verify.go)
 }
 
 // Open opens the data folder dir, creating it (0700), its photos folder and
@@ -183,6 +185,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.r.Close()
 		return nil, err
 	}
+	s.verifier = newVerifier(runtime.GOMAXPROCS(0))
 	go s.writer()
 	go s.checkpointer()
 	s.startCheckIns()
@@ -321,6 +324,7 @@ func (s *Store) Close() error {
 	close(s.writes)
 	s.closeMu.Unlock()
 	<-s.writerDone
+	s.verifier.close()
 	close(s.ckptStop)
 	<-s.ckptDone
 	s.stmts.close()
