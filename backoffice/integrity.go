@@ -2,17 +2,15 @@ package backoffice
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
+	"math"
 	"slices"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/siteclock/siteclock/protocol"
-	"github.com/siteclock/siteclock/punch"
 )
 
 // The back office does not take a kiosk's SD card at its word. Two checks,
@@ -143,63 +141,8 @@ func integrityOf(chain, sigOK bool, link, conflict string, claimants int, unsign
 	return IntegrityVerified
 }
 
-// chainCheck is what is known of an uploaded punch before the write.
-type chainCheck struct {
-	signed bool
-	hash   []byte
-	sigOK  bool
-}
-
-// checkSignatures hashes each signed punch of a batch and checks its
-// signature with the device's key. It runs before the write: verifying
-// costs far more than storing, and the single writer serves every kiosk.
-// A large batch is checked on every core: a kiosk back from days offline
-// sends hundreds of punches at once.
-func (s *Store) checkSignatures(deviceID string, ps []protocol.Punch) ([]chainCheck, error) {
-	out := make([]chainCheck, len(ps))
-	if !slices.ContainsFunc(ps, func(w protocol.Punch) bool { return len(w.Signature) > 0 }) {
-		return out, nil
-	}
-	var key ed25519.PublicKey
-	err := s.r.QueryRow(`SELECT public_key FROM devices WHERE id = ?`, deviceID).Scan(&key)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, s.wrap("read the key of device "+deviceID, err)
-	}
-	check := func(i int) {
-		w := ps[i]
-		if len(w.Signature) == 0 {
-			return
-		}
-		p := w.Punch()
-		msg := p.Message()
-		out[i] = chainCheck{signed: true, hash: punch.HashMessage(msg)}
-		if len(key) == ed25519.PublicKeySize && len(w.Signature) == ed25519.SignatureSize {
-			out[i].sigOK = ed25519.Verify(key, msg, w.Signature)
-		}
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(ps)/minPerVerifier)
-	if workers < 2 {
-		for i := range ps {
-			check(i)
-		}
-		return out, nil
-	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(ps); i += workers {
-				check(i)
-			}
-		})
-	}
-	wg.Wait()
-	return out, nil
-}
-
-// minPerVerifier is the fewest signatures worth a goroutine of their own.
-const minPerVerifier = 16
-
-// chainRow is one punch_chain row as the link check reads it.
+// chainRow is one punch_chain row: read from the table, or added by the
+// batch being written.
 type chainRow struct {
 	seq      int64
 	hash     []byte
@@ -207,78 +150,120 @@ type chainRow struct {
 	punchID  string
 	link     string
 	conflict string
+
+	stored bool // read from the table (else added by this batch)
+	relink bool // stored, and its link changed by this batch
+	// Of a row added by this batch, what else it writes:
+	chainID string
+	sig     []byte
+	punch   int // its punch's place in the batch, for its signature's check
+	atNS    int64
 }
 
 // chainWriter records a batch's signed punches in punch_chain, inside the
-// batch's write, with its statements prepared once.
+// batch's write. It reads the rows around the batch's sequence numbers in
+// as few queries as their spread allows, judges every punch against those
+// rows and the ones the batch added before it, and writes the new rows and
+// the changed links once at the end (flush). Inside the batch's
+// transaction the result is the same as reading and writing punch by
+// punch; the per-statement cost, which made a chain row cost more than
+// its punch, is paid a few times a batch instead of twice a punch.
 type chainWriter struct {
-	tx                *sql.Tx
-	deviceID          string
-	near, add, relink *sql.Stmt
+	tx       *sql.Tx
+	deviceID string
+	// rows holds, by chain and sequence number, the rows of every
+	// sequence number read so far (a present key with no rows: none).
+	rows  map[string]map[int64][]*chainRow
+	added []*chainRow // in the order recorded
 }
 
-func newChainWriter(tx *sql.Tx, deviceID string) (*chainWriter, error) {
-	w := &chainWriter{tx: tx, deviceID: deviceID}
-	for _, st := range []struct {
-		stmt **sql.Stmt
-		sql  string
-	}{
-		// The rows at the punch's sequence number and either side of it,
-		// in one read.
-		{&w.near, `SELECT seq, hash, prev_hash, punch_id, link, conflict FROM punch_chain
-			WHERE device_id = ? AND chain_id = ? AND seq BETWEEN ? AND ?`},
-		{&w.add, `INSERT INTO punch_chain (device_id, chain_id, seq, hash, punch_id, prev_hash, signature, sig_ok, link, conflict, received_at_ns)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&w.relink, `UPDATE punch_chain SET link = ? WHERE device_id = ? AND chain_id = ? AND seq = ? AND hash = ?`},
-	} {
-		var err error
-		if *st.stmt, err = tx.Prepare(st.sql); err != nil {
-			w.close()
-			return nil, err
+func newChainWriter(tx *sql.Tx, deviceID string) *chainWriter {
+	return &chainWriter{tx: tx, deviceID: deviceID, rows: map[string]map[int64][]*chainRow{}}
+}
+
+// chainHole is the widest stretch of sequence numbers no punch of the
+// batch needs that one read still spans: a batch's punches normally follow
+// one another and are read in one query; a batch that skips around the
+// chain is read in pieces rather than everything between its ends.
+const chainHole = 16
+
+// load reads the rows at the given sequence numbers of a chain (each
+// punch's own and either side of it) that were not read yet.
+func (w *chainWriter) load(chainID string, seqs []int64) error {
+	have := w.rows[chainID]
+	if have == nil {
+		have = map[int64][]*chainRow{}
+		w.rows[chainID] = have
+	}
+	var need []int64
+	for _, q := range seqs {
+		if _, ok := have[q]; !ok {
+			need = append(need, q)
 		}
 	}
-	return w, nil
-}
-
-func (w *chainWriter) close() {
-	for _, st := range []*sql.Stmt{w.near, w.add, w.relink} {
-		if st != nil {
-			st.Close()
+	if len(need) == 0 {
+		return nil
+	}
+	slices.Sort(need)
+	need = slices.Compact(need)
+	for len(need) > 0 {
+		// The longest run from need[0] whose holes stay small.
+		n := 1
+		for n < len(need) && need[n]-need[n-1] <= chainHole+1 {
+			n++
 		}
-	}
-}
-
-// record records a signed punch: its link to the punch before it, whether
-// its sequence number was taken already, and the links of punches after
-// it that came first. The same punch received again changes nothing.
-func (w *chainWriter) record(p protocol.Punch, c chainCheck, now time.Time) error {
-	rows, err := w.near.Query(w.deviceID, p.ChainID, p.Seq-1, p.Seq+1)
-	if err != nil {
-		return err
-	}
-	var before, same, after []chainRow
-	for rows.Next() {
-		var r chainRow
-		if err := rows.Scan(&r.seq, &r.hash, &r.prev, &r.punchID, &r.link, &r.conflict); err != nil {
-			rows.Close()
+		lo, hi := need[0], need[n-1]
+		rows, err := w.tx.Query(`SELECT seq, hash, prev_hash, punch_id, link, conflict FROM punch_chain
+			WHERE device_id = ? AND chain_id = ? AND seq BETWEEN ? AND ?`, w.deviceID, chainID, lo, hi)
+		if err != nil {
 			return err
 		}
-		switch r.seq {
-		case p.Seq - 1:
-			before = append(before, r)
-		case p.Seq:
-			same = append(same, r)
-		default:
-			after = append(after, r)
+		got := map[int64][]*chainRow{}
+		for rows.Next() {
+			r := &chainRow{stored: true}
+			if err := rows.Scan(&r.seq, &r.hash, &r.prev, &r.punchID, &r.link, &r.conflict); err != nil {
+				rows.Close()
+				return err
+			}
+			got[r.seq] = append(got[r.seq], r)
 		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// Only the numbers not read before are taken: a number read
+		// before may have rows this batch added or changed.
+		for q := lo; ; q++ {
+			if _, ok := have[q]; !ok {
+				have[q] = got[q]
+			}
+			if q == hi { // not q <= hi: hi may be the largest int64
+				break
+			}
+		}
+		need = need[n:]
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	return nil
+}
+
+// record records signed punch i of the batch, whose hash is hash: its
+// link to the punch before it, whether its sequence number was taken
+// already, and the links of punches after it that came first. The same
+// punch received again changes nothing. Its signature's check is read when
+// the row is written (flush).
+func (w *chainWriter) record(i int, p protocol.Punch, hash []byte, now time.Time) error {
+	if err := w.load(p.ChainID, nearSeqs(p.Seq)); err != nil {
 		return err
+	}
+	chain := w.rows[p.ChainID]
+	before, same := chain[p.Seq-1], chain[p.Seq]
+	var after []*chainRow
+	if p.Seq < math.MaxInt64 {
+		after = chain[p.Seq+1]
 	}
 	conflict := ""
 	for _, r := range same {
-		if bytes.Equal(r.hash, c.hash) {
+		if bytes.Equal(r.hash, hash) {
 			return nil // received before
 		}
 		if conflict == "" {
@@ -288,22 +273,87 @@ func (w *chainWriter) record(p protocol.Punch, c chainCheck, now time.Time) erro
 			conflict = conflictEdit
 		}
 	}
-	link := linkFor(p.PrevHash, before)
-	if _, err := w.add.Exec(w.deviceID, p.ChainID, p.Seq, c.hash, p.ID, nonNilBytes(p.PrevHash), p.Signature,
-		c.sigOK, link, conflict, now.UnixNano()); err != nil {
-		return err
-	}
+	r := &chainRow{seq: p.Seq, hash: hash, prev: nonNilBytes(p.PrevHash), punchID: p.ID,
+		link: linkFor(p.PrevHash, before), conflict: conflict, sig: p.Signature, punch: i, atNS: now.UnixNano(), chainID: p.ChainID}
+	chain[p.Seq] = append(same, r)
+	w.added = append(w.added, r)
 	if conflict != "" {
 		return nil // the punch after it links to the first holder of the seq
 	}
 	// A punch after this one that arrived first was judged without it.
-	mine := []chainRow{{hash: c.hash, punchID: p.ID}}
-	for _, r := range after {
-		if r.link != linkGap && r.link != linkStart {
+	mine := []*chainRow{r}
+	for _, a := range after {
+		if a.link != linkGap && a.link != linkStart {
 			continue
 		}
-		if _, err := w.relink.Exec(linkFor(r.prev, mine), w.deviceID, p.ChainID, r.seq, r.hash); err != nil {
+		if link := linkFor(a.prev, mine); link != a.link {
+			a.link = link
+			a.relink = a.stored
+		}
+	}
+	return nil
+}
+
+// nearSeqs is the sequence numbers a punch's record reads: its own and
+// either side of it (seq is 1 or more).
+func nearSeqs(seq int64) []int64 {
+	if seq == math.MaxInt64 {
+		return []int64{seq - 1, seq}
+	}
+	return []int64{seq - 1, seq, seq + 1}
+}
+
+// chainInsertRows is how many rows one INSERT writes.
+const chainInsertRows = 50
+
+// flush writes the rows the batch added, with their signatures' checks
+// (waiting for those), and the links the batch changed.
+func (w *chainWriter) flush(sigs *sigBatch) error {
+	if len(w.added) > 0 {
+		sigs.wait()
+	}
+	const cols = `INSERT INTO punch_chain (device_id, chain_id, seq, hash, punch_id, prev_hash, signature, sig_ok, link, conflict, received_at_ns) VALUES `
+	const one = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, chainInsertRows*11)
+	for rest := w.added; len(rest) > 0; {
+		n := min(len(rest), chainInsertRows)
+		args = args[:0]
+		for _, r := range rest[:n] {
+			args = append(args, w.deviceID, r.chainID, r.seq, r.hash, r.punchID, r.prev, r.sig, sigs.ok[r.punch], r.link, r.conflict, r.atNS)
+		}
+		var err error
+		if n == chainInsertRows {
+			if full == nil {
+				if full, err = w.tx.Prepare(cols + strings.Repeat(one+", ", n-1) + one); err != nil {
+					return err
+				}
+			}
+			_, err = full.Exec(args...)
+		} else {
+			_, err = w.tx.Exec(cols+strings.Repeat(one+", ", n-1)+one, args...)
+		}
+		if err != nil {
 			return err
+		}
+		rest = rest[n:]
+	}
+	for chainID, chain := range w.rows {
+		for _, rs := range chain {
+			for _, r := range rs {
+				if !r.relink {
+					continue
+				}
+				if _, err := w.tx.Exec(`UPDATE punch_chain SET link = ? WHERE device_id = ? AND chain_id = ? AND seq = ? AND hash = ?`,
+					r.link, w.deviceID, chainID, r.seq, r.hash); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
@@ -311,7 +361,7 @@ func (w *chainWriter) record(p protocol.Punch, c chainCheck, now time.Time) erro
 
 // linkFor judges a punch's previous hash against the punches received at
 // the sequence number before it (the first holder of that number counts).
-func linkFor(prev []byte, before []chainRow) string {
+func linkFor(prev []byte, before []*chainRow) string {
 	var first []byte
 	for _, r := range before {
 		if r.conflict == "" {

@@ -173,13 +173,14 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 	for i, p := range ps {
 		pre[i] = checkPunch(p)
 	}
-	checks, cerr := s.checkSignatures(deviceID, ps)
-	if cerr != nil {
-		return nil, cerr
+	sigs, err := s.signatures(deviceID, ps)
+	if err != nil {
+		return nil, err
 	}
+	defer sigs.abandon()
 	var results []protocol.PunchResult
 	var accepted, rejected int
-	err := s.write(func(tx *sql.Tx) error {
+	err = s.write(func(tx *sql.Tx) error {
 		// Set afresh: the writer may run this more than once.
 		results = make([]protocol.PunchResult, len(ps))
 		accepted, rejected = 0, 0
@@ -243,11 +244,27 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 			inBatch  = make(map[string]protocol.Punch, len(ps))
 		)
 		trust := &batchTrust{tx: tx, deviceID: deviceID, anchors: map[string]bootAnchors{}}
-		chain, err := newChainWriter(tx, deviceID)
-		if err != nil {
-			return err
+		// Every signed punch is evidence, accepted or not, and an edited
+		// copy most of all: all but those without a usable ID, sequence
+		// number or chain are recorded in the chain.
+		chained := func(i int) bool {
+			reason := pre[i]
+			return sigs.hash[i] != nil && ps[i].Seq >= 1 &&
+				reason != ReasonMissingID && reason != ReasonBadID && reason != ReasonBadText
 		}
-		defer chain.close()
+		chain := newChainWriter(tx, deviceID)
+		// The chain rows around the batch, read in one go.
+		seqs := map[string][]int64{}
+		for i, p := range ps {
+			if chained(i) {
+				seqs[p.ChainID] = append(seqs[p.ChainID], nearSeqs(p.Seq)...)
+			}
+		}
+		for chainID, s := range seqs {
+			if err := chain.load(chainID, s); err != nil {
+				return err
+			}
+		}
 		reject := func(r *protocol.PunchResult, p protocol.Punch, reason string) error {
 			r.Status, r.Reason = protocol.Rejected, reason
 			rejected++
@@ -259,10 +276,8 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 			r.ID = p.ID
 			reason := pre[i]
 			hasID := reason != ReasonMissingID && reason != ReasonBadID
-			// Every signed punch is evidence, accepted or not, and an
-			// edited copy most of all.
-			if hasID && checks[i].signed && p.Seq >= 1 && reason != ReasonBadText {
-				if err := chain.record(p, checks[i], now); err != nil {
+			if chained(i) {
+				if err := chain.record(i, p, sigs.hash[i], now); err != nil {
 					return err
 				}
 				trust.sawSigned()
@@ -347,8 +362,8 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 				hash    []byte
 				late    bool
 			)
-			if checks[i].signed {
-				chainID, hash = p.ChainID, checks[i].hash
+			if sigs.hash[i] != nil {
+				chainID, hash = p.ChainID, sigs.hash[i]
 			} else if late, err = trust.signedBefore(); err != nil {
 				return err
 			}
@@ -376,6 +391,9 @@ func (s *Store) IngestPunches(deviceID string, ps []protocol.Punch, now time.Tim
 			if !haveLast || p.Seq > lastSeq {
 				lastSeq, lastEmp, haveLast = p.Seq, p.EmployeeID, true
 			}
+		}
+		if err := chain.flush(sigs); err != nil {
+			return err
 		}
 		if haveLast {
 			if _, err := tx.Exec(`UPDATE devices SET last_used_by = ?, last_used_seq = ?

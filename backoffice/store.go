@@ -138,7 +138,11 @@ type Store struct {
 
 	ci *checkIns // check-ins not yet written (checkins.go)
 
+<<<<<<< HEAD
 	up updates // update targets and offers kept in memory (updates.go)
+=======
+	verifier *verifier // checks punch signatures (verify.go)
+>>>>>>> ingest
 }
 
 // Open opens the data folder dir, creating it (0700), its photos folder and
@@ -190,6 +194,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.r.Close()
 		return nil, err
 	}
+	s.verifier = newVerifier(runtime.GOMAXPROCS(0))
 	go s.writer()
 	go s.checkpointer()
 	s.startCheckIns()
@@ -331,6 +336,7 @@ func (s *Store) Close() error {
 	close(s.writes)
 	s.closeMu.Unlock()
 	<-s.writerDone
+	s.verifier.close()
 	close(s.ckptStop)
 	<-s.ckptDone
 	s.stmts.close()
