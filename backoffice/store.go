@@ -138,11 +138,9 @@ type Store struct {
 
 	ci *checkIns // check-ins not yet written (checkins.go)
 
-<<<<<<< HEAD
 	up updates // update targets and offers kept in memory (updates.go)
-=======
+
 	verifier *verifier // checks punch signatures (verify.go)
->>>>>>> ingest
 }
 
 // Open opens the data folder dir, creating it (0700), its photos folder and
