@@ -23,8 +23,8 @@
 # keys per seed instead of 50,000 (it dominated the time: 130 s under
 # emulation); queue's SIGKILL crash test and firmware's supervisor tests
 # exec copies of their own test binary, impossible without binfmt_misc as
-# above, so they are skipped here by name (the supervisor's choice of
-# version, the store, downloads and the updater do run here).
+# above, so they are skipped here by name (the store, downloads, manifests
+# and the updater do run here).
 # All of them run in full natively in `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
