@@ -43,6 +43,9 @@ type State struct {
 	Trial *Trial `json:"trial,omitempty"`
 	// Failed lists versions that failed their health check.
 	Failed []string `json:"failed,omitempty"`
+	// FailedStarts counts the exits before ready, in a row, of a version
+	// kept after its probation (Supervisor, MaxFailedStarts).
+	FailedStarts int `json:"failed_starts,omitempty"`
 	// Report is the outcome of the last update, told to the office at
 	// every check-in.
 	Report *protocol.UpdateReport `json:"report,omitempty"`

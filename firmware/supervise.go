@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/siteclock/siteclock/protocol"
 )
 
 // A Supervisor runs the kiosk daemon as its child and decides which
@@ -161,6 +163,9 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 			s.Logger.Info("the daemon stopped to start an update")
 			continue
 		}
+		if version != s.SelfVersion && s.failedStart(version, out) {
+			continue // back on the packaged version
+		}
 		return out.code, nil
 	}
 }
@@ -200,6 +205,47 @@ func (s *Supervisor) rollback(reason string) {
 type outcome struct {
 	code   int    // the daemon's exit status
 	failed string // why a version on probation failed ("": it did not)
+	ready  bool   // it said READY=1 before it exited
+}
+
+// MaxFailedStarts is how many times in a row a version kept after its
+// probation may exit before it says ready (a damaged file, a disk that
+// went bad) before the supervisor goes back to the packaged version, so
+// that systemd's start limit never leaves the kiosk dead on the wall.
+const MaxFailedStarts = 3
+
+// failedStart counts an over-the-air version's exits before ready and
+// reports whether it fell back to the packaged version.
+func (s *Supervisor) failedStart(version string, out outcome) bool {
+	fellBack := false
+	err := s.Store.Update(func(st *State) error {
+		if out.ready || out.code == 0 {
+			st.FailedStarts = 0
+			return nil
+		}
+		st.FailedStarts++
+		if st.FailedStarts < MaxFailedStarts {
+			return nil
+		}
+		st.FailedStarts = 0
+		fellBack = true
+		st.Report = &protocol.UpdateReport{Version: version, State: protocol.UpdateRolledBack, At: s.Now(),
+			Detail: fmt.Sprintf("it exited before it was ready %d starts in a row (last status %d); back to the packaged version %s", MaxFailedStarts, out.code, s.SelfVersion)}
+		return nil
+	})
+	if err != nil {
+		s.Logger.Error("counting a failed start failed", "err", err)
+		return false
+	}
+	if !fellBack {
+		return false
+	}
+	s.Logger.Error("the installed version keeps failing to start; going back to the packaged version", "version", version)
+	if err := s.Store.link(""); err != nil {
+		s.Logger.Error("going back to the packaged version failed", "err", err)
+		return false
+	}
+	return true
 }
 
 // ProbationFor is the probation a new version serves when the watchdog
@@ -223,7 +269,7 @@ func (s *Supervisor) runChild(ctx context.Context, bin, sock string, msgs <-chan
 			return outcome{code: 1, failed: "it did not start: " + err.Error()}
 		}
 		s.Logger.Error("the daemon did not start", "err", err)
-		return outcome{code: 1}
+		return outcome{code: 127}
 	}
 	exited := make(chan int, 1)
 	go func() {
@@ -261,7 +307,7 @@ func (s *Supervisor) runChild(ctx context.Context, bin, sock string, msgs <-chan
 			if trial && !stopping {
 				return outcome{code: code, failed: fmt.Sprintf("it exited with status %d %s", code, s.since(start, ready))}
 			}
-			return outcome{code: code}
+			return outcome{code: code, ready: ready}
 		case m, ok := <-msgs:
 			if !ok {
 				msgs = nil
