@@ -180,9 +180,14 @@ func (u *Updater) handle(ctx context.Context, o *offer) (retry bool) {
 		return false
 	}
 	m, err := u.check(o.o.Manifest)
-	if err != nil {
+	if IsRefusal(err) {
 		u.refuse(key, o.o.Manifest, err)
 		return false
+	}
+	if err != nil {
+		u.Logger.Warn("checking an update offer failed; it is tried again", "err", err)
+		u.setReport(&protocol.UpdateReport{State: protocol.UpdateFailed, Detail: err.Error(), At: u.Now()})
+		return true
 	}
 	if m == nil || m.Version == ready {
 		return false // running it already, or ready
@@ -190,8 +195,13 @@ func (u *Updater) handle(ctx context.Context, o *offer) (retry bool) {
 	log := u.Logger.With("version", m.Version)
 	if !u.Store.Installed(m.Version) {
 		log.Info("downloading an update", "size", m.Size)
+		shown := -1
 		report := func(done int64) {
 			pct := int(done * 100 / m.Size)
+			if pct == shown {
+				return // the screen changes with whole percents only
+			}
+			shown = pct
 			u.setReport(&protocol.UpdateReport{Version: m.Version, State: protocol.UpdateDownloading, Progress: pct, At: u.Now()})
 			if u.Changed != nil {
 				u.Changed(m.Version, pct, false)
@@ -207,7 +217,7 @@ func (u *Updater) handle(ctx context.Context, o *offer) (retry bool) {
 				u.refuse(key, o.o.Manifest, err)
 				return false
 			}
-			log.Warn("update download failed; it is tried again at the next check-in", "err", err)
+			log.Warn("update download failed; it is tried again", "err", err, "in", u.RetryEvery)
 			u.setReport(&protocol.UpdateReport{Version: m.Version, State: protocol.UpdateFailed, Detail: err.Error(), At: u.Now()})
 			if u.Changed != nil {
 				u.Changed("", 0, false)
