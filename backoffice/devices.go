@@ -423,14 +423,7 @@ func (s *Store) DisableDevice(id, by string, now time.Time) error {
 		if n, _ := res.RowsAffected(); n == 1 {
 			return nil
 		}
-		var n int
-		if err := tx.QueryRow(`SELECT count(*) FROM devices WHERE id = ?`, id).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return errorf(ErrNotFound, "backoffice: no device %s", id)
-		}
-		return nil
+		return deviceExists(tx, id) // disabled already, or no such device
 	})
 	if err != nil {
 		return s.wrap("disable device "+id, err)
