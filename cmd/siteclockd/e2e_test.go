@@ -177,6 +177,10 @@ func TestHeadlessEndToEnd(t *testing.T) {
 		if f[0] != fmt.Sprint(i+1) {
 			t.Errorf("punch %d has sequence number %s", i, f[0])
 		}
+		// ... CLOCK SIGNED: signed with the device key made at the first start.
+		if clock, signed := f[len(f)-2], f[len(f)-1]; signed != "yes" || !strings.HasPrefix(clock, "ntp") && !strings.HasPrefix(clock, "unchecked") {
+			t.Errorf("punch %d = %q: want its clock (ntp or unchecked, no office here) and signed yes", i, row)
+		}
 	}
 
 	st, err := cmdRun(t, "", "status", "-state", state)

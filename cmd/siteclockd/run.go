@@ -297,7 +297,7 @@ func punches(args []string, stdout, stderr io.Writer) error {
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	defer w.Flush()
-	fmt.Fprintln(w, "SEQ\tID\tEMPLOYEE\tNAME\tDIR\tTIME\tCLOCKED BY\tPHOTO")
+	fmt.Fprintln(w, "SEQ\tID\tEMPLOYEE\tNAME\tDIR\tTIME\tCLOCKED BY\tPHOTO\tCLOCK\tSIGNED")
 	for _, p := range ps {
 		photo := p.Photo
 		if photo == "" {
@@ -307,10 +307,32 @@ func punches(args []string, stdout, stderr io.Writer) error {
 		if by == "" {
 			by = "self"
 		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Seq, p.ID, p.EmployeeNumber, p.EmployeeName,
-			p.Direction, p.At.Local().Format(time.DateTime), by, photo)
+		signed := "no"
+		if len(p.Signature) > 0 {
+			signed = "yes"
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Seq, p.ID, p.EmployeeNumber, p.EmployeeName,
+			p.Direction, p.At.Local().Format(time.DateTime), by, photo, clockWord(p.Clock), signed)
 	}
 	return nil
+}
+
+// clockWord says what the kiosk knew of its clock at a punch: "ntp" (the
+// kernel had it synchronised), "server" (it had heard the office's time
+// during that boot) or "unchecked"; "+behind" when it read earlier than a
+// time recorded before (a reboot without network or RTC).
+func clockWord(c punch.Clock) string {
+	w := "unchecked"
+	switch {
+	case c.Synced:
+		w = "ntp"
+	case c.Anchored:
+		w = "server"
+	}
+	if c.Behind {
+		w += "+behind"
+	}
+	return w
 }
 
 // listRejected shows the punches the back office refused, for a person to
