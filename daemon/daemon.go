@@ -121,6 +121,11 @@ type Kiosk struct {
 	// keeps the kiosk working on the version it runs.
 	Install func() error
 
+	// SaveLockout, if set, is given the keypad's lockout whenever it
+	// changes (a wrong PIN, a lock, a right PIN), to keep across a
+	// restart (kiosk.State.RestoreLockout).
+	SaveLockout func(kiosk.Lockout)
+
 	// Indicate, if set, is told whether the kiosk is ready to punch and
 	// whether it is online, at the start and whenever either changes (for
 	// a status LED).
@@ -137,6 +142,7 @@ type Kiosk struct {
 	lamp     [2]bool // what Indicate was last told
 	lampSet  bool
 	restart  bool // an update was installed: Run returns ErrRestart
+	lockout  kiosk.Lockout
 }
 
 // ErrRestart is what Run returns once it installed an update: the daemon
@@ -169,6 +175,7 @@ func (k *Kiosk) Run(ctx context.Context) error {
 		k.NoteTimeEvery = 5 * time.Minute
 	}
 	k.s = k.State
+	k.lockout = k.s.Lockout()
 	k.results = make(chan kiosk.Event, 4)
 	k.camKick = make(chan struct{}, 1)
 	if st, ok := k.Camera.(Streamer); ok {
@@ -246,6 +253,10 @@ func (k *Kiosk) Run(ctx context.Context) error {
 		}
 		k.apply(ctx, ev)
 		k.show()
+		if l := k.s.Lockout(); k.SaveLockout != nil && l != k.lockout {
+			k.lockout = l
+			k.SaveLockout(l)
+		}
 		if k.restart {
 			return ErrRestart
 		}

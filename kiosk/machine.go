@@ -317,13 +317,19 @@ func (s *State) toRest(now time.Time, emit func(...Effect)) {
 	default:
 		emit(CameraOff{}) // a session ends
 	}
-	*s = State{
-		Mode: s.Mode, Roster: s.Roster, Status: s.Status, Camera: s.Camera, Net: s.Net, Update: s.Update, UpdateQuiet: s.UpdateQuiet, restSince: now,
-		wrong: s.wrong, lastWrong: s.lastWrong, lockLevel: s.lockLevel, lockedUntil: s.lockedUntil, ref: s.ref,
-	}
+	*s = s.kept(now)
 	s.lang = s.settings().Language
 	s.phase = s.rest()
 	s.idleDeadline(now)
+}
+
+// kept is what outlives a session: the device's standing and data, the
+// update on its way and the keypad's lockout.
+func (s *State) kept(now time.Time) State {
+	return State{
+		Mode: s.Mode, Roster: s.Roster, Status: s.Status, Camera: s.Camera, Net: s.Net, Update: s.Update, UpdateQuiet: s.UpdateQuiet, restSince: now,
+		wrong: s.wrong, lastWrong: s.lastWrong, lockLevel: s.lockLevel, lockedUntil: s.lockedUntil, ref: s.ref,
+	}
 }
 
 // idleDeadline wakes the idle screen when its clock must change.
@@ -747,11 +753,51 @@ func (s *State) wrongPIN(now time.Time, emit func(...Effect)) {
 	s.lockLevel++
 	s.lockedUntil = now.Add(d)
 	emit(Sound{SoundError}, CameraOff{})
-	ll, lu := s.lockLevel, s.lockedUntil
-	*s = State{Mode: s.Mode, Roster: s.Roster, Status: s.Status, Camera: s.Camera, Net: s.Net, ref: s.ref, lang: s.lang}
-	s.lockLevel, s.lockedUntil = ll, lu
+	lang := s.lang
+	*s = s.kept(now)
+	s.lang = lang
+	s.lock(now)
+}
+
+// lock shows the locked keypad until lockedUntil.
+func (s *State) lock(now time.Time) {
 	s.phase = phLocked
 	s.deadline = now.Add(time.Second)
+}
+
+// Lockout is the keypad's memory of wrong PINs: what must outlive a
+// restart, or pulling the plug would reset it.
+type Lockout struct {
+	Wrong     int       `json:"wrong"`      // wrong PINs in a row
+	LastWrong time.Time `json:"last_wrong"` // when the last was typed
+	Level     int       `json:"level"`      // lockouts since the last right PIN
+	Until     time.Time `json:"until"`      // locked until then
+}
+
+// Lockout returns the keypad's lockout state, for the runner to keep.
+func (s State) Lockout() Lockout {
+	return Lockout{Wrong: s.wrong, LastWrong: s.lastWrong, Level: s.lockLevel, Until: s.lockedUntil}
+}
+
+// RestoreLockout puts back a lockout kept before a restart. The clock may
+// have jumped since (no RTC): a lock never lasts longer than MaxLockout
+// from now, and wrong PINs "from the future" count as typed now.
+func (s *State) RestoreLockout(l Lockout, now time.Time) {
+	if l.Wrong < 0 || l.Level < 0 {
+		return
+	}
+	s.wrong, s.lockLevel = l.Wrong, l.Level
+	s.lastWrong = l.LastWrong
+	if s.lastWrong.After(now) {
+		s.lastWrong = now
+	}
+	s.lockedUntil = l.Until
+	if s.lockedUntil.After(now.Add(MaxLockout)) {
+		s.lockedUntil = now.Add(MaxLockout)
+	}
+	if s.Mode == Ready && now.Before(s.lockedUntil) {
+		s.lock(now)
+	}
 }
 
 // LockedFor is how long the keypad stays locked (zero when it is not).

@@ -623,3 +623,44 @@ func TestUpdate(t *testing.T) {
 			event(InstallFailed{}), screen(ScreenIdle), noText("Update 1.4.0"), keys("3333#o"), emitted(Commit{}))
 	})
 }
+
+// TestLockoutOutlivesARestart: the lockout a runner kept is put back at
+// start, so pulling the plug does not reset it; a clock that jumped since
+// never makes it last longer than MaxLockout.
+func TestLockoutOutlivesARestart(t *testing.T) {
+	before := ready(t)
+	run(t, before, keys(strings.Repeat("9999#", 5)), screen(ScreenLocked))
+	kept := before.s.Lockout()
+	if kept.Level != 1 || !kept.Until.After(start) {
+		t.Fatalf("lockout kept: %+v", kept)
+	}
+
+	after := ready(t)
+	after.s.RestoreLockout(kept, start)
+	run(t, after, screen(ScreenLocked, "0:30"), keys("3333#"), screen(ScreenLocked),
+		wait(FirstLockout), screen(ScreenIdle),
+		// The next lockout is the doubled one: the level came back too.
+		keys(strings.Repeat("9999#", 5)), screen(ScreenLocked, "1:00"))
+
+	// The clock jumped back a day since the lock (no RTC): MaxLockout at most.
+	jumped := ready(t)
+	jumped.s.RestoreLockout(Lockout{Wrong: 2, LastWrong: start.Add(24 * time.Hour), Level: 3, Until: start.Add(24 * time.Hour)}, start)
+	if d := jumped.s.LockedFor(start); d != MaxLockout {
+		t.Errorf("locked for %s after a clock jump, want %s", d, MaxLockout)
+	}
+	if l := jumped.s.Lockout(); !l.LastWrong.Equal(start) {
+		t.Errorf("a wrong PIN from the future counts at %s, want now", l.LastWrong)
+	}
+	// Nonsense kept is ignored.
+	bad := ready(t)
+	bad.s.RestoreLockout(Lockout{Wrong: -1, Until: start.Add(time.Hour)}, start)
+	run(t, bad, screen(ScreenIdle))
+}
+
+// TestLockoutKeepsTheUpdate: a lockout does not make the kiosk forget an
+// update that is ready; it installs once the kiosk is left alone after.
+func TestLockoutKeepsTheUpdate(t *testing.T) {
+	run(t, ready(t), event(UpdateChanged{Update{Version: "1.4.0", Percent: 100, Ready: true}}),
+		keys(strings.Repeat("9999#", 5)), screen(ScreenLocked), wait(FirstLockout+UpdateQuiet+time.Second),
+		emitted(InstallUpdate{}), screen(ScreenUpdating))
+}

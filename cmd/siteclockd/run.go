@@ -445,6 +445,9 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	_, _, state.UpdateQuiet = cfg.updateTimes()
+	if l, ok := loadLockout(cfg.StateDir, log); ok {
+		state.RestoreLockout(l, time.Now())
+	}
 	hw, err := openHardware(cfg, stdin, stdout, log)
 	if err != nil {
 		return err
@@ -453,7 +456,7 @@ func runKiosk(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	keys := make(chan kiosk.Key)
 	events := make(chan kiosk.Event, 16)
 	k := &daemon.Kiosk{State: state, Store: db, Logger: log, Camera: hw.camera, Display: hw.display,
-		Keys: keys, Events: events, Scripted: hw.scripted}
+		Keys: keys, Events: events, Scripted: hw.scripted, SaveLockout: saveLockout(cfg.StateDir, log)}
 	if hw.buzzer != nil {
 		k.Buzzer = hw.buzzer
 	}
