@@ -14,7 +14,7 @@ import (
 const TempPrefix = ".tmp-"
 
 // SyncDir fsyncs a folder so that names created or removed in it are
-// durable.
+// durable; given a file, it fsyncs the file.
 func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {

@@ -33,6 +33,17 @@ func IsRefusal(err error) bool {
 	return errors.As(err, &r)
 }
 
+// Digest reads r to its end and returns its size and SHA-256 (lowercase
+// hex), as a manifest names a binary.
+func Digest(r io.Reader) (size int64, sha string, err error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return n, "", err
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // partPath is where m's binary is downloaded to.
 func (s *Store) partPath(m Manifest) string {
 	return s.path("download", m.SHA256+".part")
@@ -68,11 +79,10 @@ func (s *Store) Download(ctx context.Context, m Manifest, src Source, path strin
 		return "", fmt.Errorf("firmware: download %s: %w", m.Name(), err)
 	}
 	crash("download-done")
-	h := sha256.New()
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return "", fmt.Errorf("firmware: download %s: %w", m.Name(), err)
 	}
-	n, err := io.Copy(h, f)
+	n, got, err := Digest(f)
 	if err != nil {
 		return "", fmt.Errorf("firmware: check %s: %w", m.Name(), err)
 	}
@@ -80,7 +90,7 @@ func (s *Store) Download(ctx context.Context, m Manifest, src Source, path strin
 		os.Remove(part)
 		return "", refuse("%s: the download holds %d bytes, the manifest says %d", m.Name(), n, m.Size)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != m.SHA256 {
+	if got != m.SHA256 {
 		os.Remove(part)
 		return "", refuse("%s: unexpected checksum: got %s, want %s (the binary was altered or damaged; upload the release again)", m.Name(), got, m.SHA256)
 	}

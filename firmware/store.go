@@ -216,20 +216,20 @@ func (s *Store) Install(version, binary string) error {
 	if err := os.Chmod(dst, 0o755); err != nil {
 		return fmt.Errorf("firmware: install %s: %w", version, err)
 	}
-	if err := syncPath(dst); err != nil {
+	if err := durable.SyncDir(dst); err != nil {
 		return fmt.Errorf("firmware: install %s: %w", version, err)
 	}
-	if err := syncPath(tmp); err != nil {
+	if err := durable.SyncDir(tmp); err != nil {
 		return fmt.Errorf("firmware: install %s: %w", version, err)
 	}
 	if err := os.Rename(tmp, s.path("versions", version)); err != nil {
 		return fmt.Errorf("firmware: install %s: %w", version, err)
 	}
 	crash("install-renamed")
-	if err := syncPath(s.path("versions")); err != nil {
+	if err := durable.SyncDir(s.path("versions")); err != nil {
 		return fmt.Errorf("firmware: install %s: %w", version, err)
 	}
-	return syncPath(filepath.Dir(binary))
+	return durable.SyncDir(filepath.Dir(binary))
 }
 
 // Switch makes an installed version the one to run, on probation: the
@@ -265,7 +265,7 @@ func (s *Store) link(version string) error {
 		if err := os.Remove(cur); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("firmware: remove the current link: %w", err)
 		}
-		return syncPath(s.dir)
+		return durable.SyncDir(s.dir)
 	}
 	tmp := s.path("current.new")
 	os.Remove(tmp)
@@ -277,7 +277,7 @@ func (s *Store) link(version string) error {
 		return fmt.Errorf("firmware: link %s: %w", version, err)
 	}
 	crash("link-renamed")
-	return syncPath(s.dir)
+	return durable.SyncDir(s.dir)
 }
 
 // Commit keeps the version on probation: it proved healthy. Versions
@@ -326,10 +326,7 @@ func (s *Store) Rollback(reason string, now time.Time) error {
 	}
 	// Only once the link is back is the trial over: a cut before this
 	// line rolls back again at the next start.
-	return s.Update(func(st *State) error {
-		st.Trial = nil
-		return nil
-	})
+	return s.dropTrial()
 }
 
 // Repair makes the link agree with state.json after a cut: a trial whose
@@ -353,13 +350,18 @@ func (s *Store) Repair() error {
 	if s.Installed(st.Trial.Version) {
 		return s.link(st.Trial.Version)
 	}
+	return s.dropTrial()
+}
+
+// dropTrial ends the probation in state.json, whatever its outcome.
+func (s *Store) dropTrial() error {
 	return s.Update(func(st *State) error {
 		st.Trial = nil
 		return nil
 	})
 }
 
-// prune removes installed versions other than keep, and stale downloads.
+// prune removes installed versions other than keep.
 func (s *Store) prune(keep [2]string) {
 	ents, _ := os.ReadDir(s.path("versions"))
 	for _, e := range ents {
@@ -374,16 +376,4 @@ func versionName(v string) string {
 		return "the packaged version"
 	}
 	return v
-}
-
-func syncPath(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

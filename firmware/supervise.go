@@ -187,10 +187,7 @@ func (s *Supervisor) pick(st State) (version, bin string) {
 		return cur, s.Store.Binary(cur)
 	}
 	if st.Trial != nil && st.Trial.Version == cur {
-		s.Store.Update(func(st *State) error {
-			st.Trial = nil
-			return nil
-		})
+		s.Store.dropTrial()
 	}
 	return s.SelfVersion, s.Self
 }

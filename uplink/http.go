@@ -111,17 +111,13 @@ func (c *Client) do(ctx context.Context, serverURL string, r request) (int, []by
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, serverURL+r.path, body)
+	req, err := c.newRequest(ctx, r.method, serverURL+r.path, body, r.token)
 	if err != nil {
 		return 0, nil, fmt.Errorf("uplink: %s: %w", r.op, err)
 	}
-	req.Header.Set("User-Agent", "siteclockd/"+c.version)
 	req.Header.Set("Accept", protocol.ContentTypeJSON)
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
-	}
-	if r.token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.token)
 	}
 	for k, v := range r.header {
 		req.Header.Set(k, v)
@@ -156,6 +152,20 @@ func (c *Client) do(ctx context.Context, serverURL string, r request) (int, []by
 		he.retryAfter = time.Duration(s) * time.Second
 	}
 	return resp.StatusCode, nil, he
+}
+
+// newRequest is a request to the office with what every one carries: the
+// kiosk's User-Agent and, unless token is "", the device token.
+func (c *Client) newRequest(ctx context.Context, method, url string, body io.Reader, token string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", "siteclockd/"+c.version)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return req, nil
 }
 
 // callJSON sends in as JSON (if not nil) and decodes a 2xx answer into out

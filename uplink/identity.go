@@ -98,19 +98,7 @@ func deviceKey(dir string) (ed25519.PrivateKey, error) {
 	path := filepath.Join(dir, keyFile)
 	b, err := readPrivate(path)
 	if err == nil {
-		blk, _ := pem.Decode(b)
-		if blk == nil || blk.Type != "PRIVATE KEY" {
-			return nil, fmt.Errorf("uplink: %s is not a PEM private key; remove it (and device.json) and enrol again", path)
-		}
-		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("uplink: %s: %w; remove it (and device.json) and enrol again", path, err)
-		}
-		key, ok := k.(ed25519.PrivateKey)
-		if !ok {
-			return nil, fmt.Errorf("uplink: %s holds a %T, not an ed25519 key; remove it (and device.json) and enrol again", path, k)
-		}
-		return key, nil
+		return parseDeviceKey(path, b)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("uplink: read %s: %w", path, err)
@@ -125,6 +113,23 @@ func deviceKey(dir string) (ed25519.PrivateKey, error) {
 	}
 	if err := durable.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return nil, fmt.Errorf("uplink: save %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// parseDeviceKey reads device.key's contents (PKCS #8 PEM).
+func parseDeviceKey(path string, b []byte) (ed25519.PrivateKey, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("uplink: %s is not a PEM private key; remove it (and device.json) and enrol again", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("uplink: %s: %w; remove it (and device.json) and enrol again", path, err)
+	}
+	key, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("uplink: %s holds a %T, not an ed25519 key; remove it (and device.json) and enrol again", path, k)
 	}
 	return key, nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 // DeviceKey returns the kiosk's ed25519 device key from the state folder
@@ -17,4 +18,16 @@ func DeviceKey(dir string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("uplink: create state folder: %w; check that the daemon may write there", err)
 	}
 	return deviceKey(dir)
+}
+
+// ReadDeviceKey reads the device key in the state folder dir without
+// making one or changing the file: for tools that check a kiosk's state
+// folder (the power-cut check). A missing key is an os.ErrNotExist.
+func ReadDeviceKey(dir string) (ed25519.PrivateKey, error) {
+	path := filepath.Join(dir, keyFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("uplink: read %s: %w", path, err)
+	}
+	return parseDeviceKey(path, b)
 }

@@ -33,12 +33,10 @@ func (s releaseSource) Fetch(ctx context.Context, path string, offset int64) (io
 	if !strings.HasPrefix(path, protocol.PathRelease) || strings.Contains(path, "..") || strings.ContainsAny(path, "?#") {
 		return nil, 0, fmt.Errorf("uplink: the office offered a release at %q, not under %s", path, protocol.PathRelease)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.id.ServerURL+path, nil)
+	req, err := s.c.newRequest(ctx, http.MethodGet, s.id.ServerURL+path, nil, s.id.Token)
 	if err != nil {
 		return nil, 0, fmt.Errorf("uplink: fetch release: %w", err)
 	}
-	req.Header.Set("User-Agent", "siteclockd/"+s.c.version)
-	req.Header.Set("Authorization", "Bearer "+s.id.Token)
 	if offset > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
 	}

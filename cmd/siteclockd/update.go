@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -256,10 +254,9 @@ func hashFile(path string) (int64, string, error) {
 		return 0, "", fmt.Errorf("release: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
+	n, sum, err := firmware.Digest(f)
 	if err != nil {
 		return 0, "", fmt.Errorf("release: read %s: %w", path, err)
 	}
-	return n, hex.EncodeToString(h.Sum(nil)), nil
+	return n, sum, nil
 }

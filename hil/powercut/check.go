@@ -5,11 +5,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"crypto/x509"
 	"database/sql"
 	"encoding/hex"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"image/jpeg"
 	"os"
@@ -22,6 +19,7 @@ import (
 	"github.com/siteclock/siteclock/punch"
 	"github.com/siteclock/siteclock/queue"
 	"github.com/siteclock/siteclock/sqlitedb"
+	"github.com/siteclock/siteclock/uplink"
 )
 
 // Options are what Check needs beside the folder.
@@ -233,26 +231,13 @@ func checkChain(r *Report, all []punch.Punch, dir string) {
 	}
 }
 
-// devicePublicKey reads the public half of the device key the daemon
-// signs with (device.key, PKCS #8 PEM).
+// devicePublicKey is the public half of the key the daemon signs with.
 func devicePublicKey(dir string) (ed25519.PublicKey, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "device.key"))
+	k, err := uplink.ReadDeviceKey(dir)
 	if err != nil {
 		return nil, err
 	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, errors.New("device.key is not PEM")
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("device.key: %w", err)
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("device.key holds a %T", k)
-	}
-	return priv.Public().(ed25519.PublicKey), nil
+	return k.Public().(ed25519.PublicKey), nil
 }
 
 // checkPhoto checks the photo a row names: there, whole, and the JPEG the
